@@ -1,0 +1,320 @@
+// pybind11 bindings: convert arrays, check shapes and dtypes, release the GIL, call the core. No numerics here.
+// A numpy (n, d) C-order array is viewed as an Eigen (d, n) column-major matrix without a copy.
+#include <Python.h>
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "aevb/aevb.hpp"
+
+namespace py = pybind11;
+using namespace aevb;
+
+namespace {
+
+template <class T> T parse(const std::string& name, const std::string& value, std::initializer_list<std::pair<const char*, T>> options) {
+    std::string expected;
+    for (const auto& [key, v] : options) {
+        if (value == key) return v;
+        expected += (expected.empty() ? "'" : ", '") + std::string(key) + "'";
+    }
+    throw py::value_error(name + " must be one of " + expected + "; got '" + value + "'");
+}
+
+Activation parse_activation(const std::string& s) {
+    return parse<Activation>("activation", s, {{"tanh", Activation::tanh}, {"relu", Activation::relu},
+                                               {"softplus", Activation::softplus}, {"sigmoid", Activation::sigmoid}});
+}
+Likelihood parse_likelihood(const std::string& s) {
+    return parse<Likelihood>("likelihood", s, {{"bernoulli", Likelihood::bernoulli}, {"gaussian", Likelihood::gaussian}});
+}
+Objective parse_objective(const std::string& s) {
+    return parse<Objective>("objective", s, {{"analytic", Objective::elbo_analytic_kl},
+                                             {"sampled", Objective::elbo_sampled_kl},
+                                             {"importance", Objective::importance_weighted}});
+}
+Solver parse_solver(const std::string& s) {
+    return parse<Solver>("solver", s, {{"adam", Solver::adam}, {"adagrad", Solver::adagrad}, {"sgd", Solver::sgd}});
+}
+
+bool is_float32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+
+// A C-contiguous array of scalar S, checked.
+template <class S> py::array_t<S> checked(const py::array& a, const char* name, py::ssize_t ndim) {
+    if (!a.dtype().is(py::dtype::of<S>()))
+        throw py::value_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<S>())) +
+                              "; got " + std::string(py::str(a.dtype())));
+    if (!(a.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (a.ndim() != ndim)
+        throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D; got " +
+                              std::to_string(a.ndim()) + "-D");
+    return py::array_t<S>::ensure(a);
+}
+
+void expect(bool ok, const std::string& what) {
+    if (!ok) throw py::value_error(what);
+}
+std::string shape_of(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// (n, d) C-order -> (d, n) column-major view.
+template <class S> Eigen::Map<const Matrix<S>> columns(const py::array_t<S>& a) {
+    return {a.data(), Index(a.shape(1)), Index(a.shape(0))};
+}
+template <class S> Eigen::Map<Matrix<S>> columns_mut(py::array_t<S>& a) {
+    return {a.mutable_data(), Index(a.shape(1)), Index(a.shape(0))};
+}
+
+template <class S> py::array_t<S> params_of(const Layout& layout, const py::array& params) {
+    auto p = checked<S>(params, "params", 1);
+    expect(p.shape(0) == layout.n_params, "params must have " + std::to_string(layout.n_params) + " elements; got " +
+                                              std::to_string(p.shape(0)));
+    return p;
+}
+
+template <class S> py::array_t<S> data_of(const Layout& layout, const py::array& X, Index d, const char* name) {
+    auto x = checked<S>(X, name, 2);
+    expect(x.shape(1) == d, std::string(name) + " must have " + std::to_string(d) + " columns; got shape " + shape_of(X));
+    return x;
+}
+
+void set_threads(int n_threads) {
+    if (n_threads > 0) Eigen::setNbThreads(n_threads);
+}
+
+py::list layer_table(const std::vector<Dense>& layers) {
+    py::list out;
+    for (const Dense& d : layers) out.append(py::make_tuple(d.n_in, d.n_out, d.weight_offset, d.bias_offset));
+    return out;
+}
+
+template <class S> void init_impl(const Layout& layout, uint64_t seed, py::array params) {
+    auto p = params_of<S>(layout, params);
+    init_params<S>(layout, seed, p.mutable_data());
+}
+
+template <class S>
+py::tuple elbo_step_impl(const Layout& layout, const py::array& params, const py::array& X, const py::array& eps,
+                         const std::string& objective, Index n_samples, double beta, py::object grad) {
+    auto p = params_of<S>(layout, params);
+    auto x = data_of<S>(layout, X, layout.n_features, "X");
+    auto e = data_of<S>(layout, eps, layout.n_components, "eps");
+    expect(n_samples >= 1, "n_samples must be >= 1");
+    expect(e.shape(0) == x.shape(0) * n_samples, "eps must have n_samples * X.shape[0] = " +
+                                                     std::to_string(x.shape(0) * n_samples) + " rows; got " + shape_of(eps));
+    StepOptions opt{parse_objective(objective), n_samples, beta};
+    S* g = nullptr;
+    py::array_t<S> gbuf;
+    if (!grad.is_none()) {
+        gbuf = params_of<S>(layout, grad.cast<py::array>());
+        g = gbuf.mutable_data();
+    }
+    Workspace<S> ws;
+    ws.reserve(layout, x.shape(0), n_samples);
+    double total;
+    {
+        py::gil_scoped_release release;
+        total = elbo_step<S>(layout, p.data(), columns(x), columns(e), opt, ws, g);
+    }
+    py::array_t<double> per_row(x.shape(0));
+    for (py::ssize_t i = 0; i < x.shape(0); ++i) per_row.mutable_at(i) = double(ws.bound[i]);
+    return py::make_tuple(total, per_row);
+}
+
+template <class S>
+py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array state, int64_t step, const py::array& X,
+                           const py::array_t<int64_t, py::array::c_style>& rows, uint64_t epoch, const py::dict& o) {
+    auto p = params_of<S>(layout, params);
+    auto st = checked<S>(state, "state", 2);
+    expect(st.shape(0) == 2 && st.shape(1) == layout.n_params,
+           "state must have shape (2, " + std::to_string(layout.n_params) + "); got " + shape_of(state));
+    auto x = data_of<S>(layout, X, layout.n_features, "X");
+    std::vector<int64_t> row_list(rows.data(), rows.data() + rows.size());
+    for (int64_t r : row_list) expect(r >= 0 && r < x.shape(0), "row index out of range");
+    expect(!row_list.empty(), "at least one row is needed to train");
+
+    TrainOptions opt;
+    opt.step = {parse_objective(o["objective"].cast<std::string>()), o["n_samples"].cast<Index>(), o["beta"].cast<double>()};
+    opt.optimizer.solver = parse_solver(o["solver"].cast<std::string>());
+    opt.optimizer.learning_rate = o["learning_rate"].cast<double>();
+    opt.optimizer.beta_1 = o["beta_1"].cast<double>();
+    opt.optimizer.beta_2 = o["beta_2"].cast<double>();
+    opt.optimizer.epsilon = o["epsilon"].cast<double>();
+    opt.optimizer.momentum = o["momentum"].cast<double>();
+    opt.optimizer.nesterov = o["nesterov"].cast<bool>();
+    opt.batch_size = o["batch_size"].cast<Index>();
+    opt.alpha = o["alpha"].cast<double>();
+    opt.n_total = o["n_total"].cast<double>();
+    opt.shuffle = o["shuffle"].cast<bool>();
+    opt.seed = o["seed"].cast<uint64_t>();
+    expect(opt.batch_size >= 1 && opt.step.n_samples >= 1 && opt.n_total > 0, "batch_size, n_samples, n_total must be positive");
+    set_threads(o["n_threads"].cast<int>());
+
+    // Ctrl-C: the loop asks at each minibatch boundary; the Python error stays set and is raised below.
+    bool interrupted_by_signal = false;
+    auto interrupt_requested = [&]() {
+        py::gil_scoped_acquire acquire;
+        interrupted_by_signal = PyErr_CheckSignals() != 0;
+        return interrupted_by_signal;
+    };
+    EpochReport report;
+    {
+        py::gil_scoped_release release;
+        report = train_epoch<S>(layout, p.mutable_data(), st.mutable_data(), step, columns(x), std::move(row_list),
+                                epoch, opt, interrupt_requested);
+    }
+    if (interrupted_by_signal) throw py::error_already_set();
+    const char* status = report.status == TrainStatus::completed ? "completed"
+                         : report.status == TrainStatus::non_finite ? "non_finite" : "interrupted";
+    return py::make_tuple(report.bound_sum, report.n_seen, step, status);
+}
+
+template <class S> py::array_t<double> score_impl(const Layout& layout, const py::array& params, const py::array& X,
+                                                   Index n_importance, uint64_t seed, int n_threads) {
+    auto p = params_of<S>(layout, params);
+    auto x = data_of<S>(layout, X, layout.n_features, "X");
+    expect(n_importance >= 1, "n_importance must be >= 1; got " + std::to_string(n_importance));
+    py::array_t<double> out(x.shape(0));
+    double* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        set_threads(n_threads);
+        score<S>(layout, p.data(), columns(x), n_importance, seed, o);
+    }
+    return out;
+}
+
+template <class S> py::array_t<S> encode_impl(const Layout& layout, const py::array& params, const py::array& X, int n_threads) {
+    auto p = params_of<S>(layout, params);
+    auto x = data_of<S>(layout, X, layout.n_features, "X");
+    py::array_t<S> out({x.shape(0), py::ssize_t(2 * layout.n_components)});
+    auto o = columns_mut(out);
+    {
+        py::gil_scoped_release release;
+        set_threads(n_threads);
+        encode<S>(layout, p.data(), columns(x), o);
+    }
+    return out;
+}
+
+template <class S> py::array_t<S> decode_impl(const Layout& layout, const py::array& params, const py::array& Z,
+                                              bool draw, uint64_t seed, int n_threads) {
+    auto p = params_of<S>(layout, params);
+    auto z = data_of<S>(layout, Z, layout.n_components, "Z");
+    py::array_t<S> out({z.shape(0), py::ssize_t(layout.n_features)});
+    auto o = columns_mut(out);
+    {
+        py::gil_scoped_release release;
+        set_threads(n_threads);
+        decode<S>(layout, p.data(), columns(z), o, draw, mix64(seed));
+    }
+    return out;
+}
+
+template <class S> py::array_t<S> generate_impl(const Layout& layout, const py::array& params, Index n, uint64_t seed,
+                                                bool draw, int n_threads) {
+    auto p = params_of<S>(layout, params);
+    expect(n >= 0, "the number of samples must be >= 0");
+    py::array_t<S> out({py::ssize_t(n), py::ssize_t(layout.n_features)});
+    auto o = columns_mut(out);
+    {
+        py::gil_scoped_release release;
+        set_threads(n_threads);
+        generate<S>(layout, p.data(), seed, draw, o);
+    }
+    return out;
+}
+
+// Dispatch on the parameter buffer's dtype: float32 or float64.
+template <class F32, class F64> auto by_dtype(const py::array& params, F32 f32, F64 f64) {
+    if (is_float32(params)) return f32();
+    if (params.dtype().is(py::dtype::of<double>())) return f64();
+    throw py::value_error("params must be float32 or float64; got " + std::string(py::str(params.dtype())));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "aevb's C++/Eigen core: fused SGVB step, epochs, scoring (private; use aevb.AEVB)";
+
+    py::class_<Layout>(m, "Layout")
+        .def(py::init([](Index n_features, Index n_components, std::vector<Index> hidden, const std::string& activation,
+                         const std::string& likelihood) {
+                 try {
+                     return Layout(n_features, n_components, std::move(hidden), parse_activation(activation),
+                                   parse_likelihood(likelihood));
+                 } catch (const std::invalid_argument& e) {
+                     throw py::value_error(e.what());
+                 }
+             }),
+             py::arg("n_features"), py::arg("n_components"), py::arg("hidden"), py::arg("activation"), py::arg("likelihood"))
+        .def_readonly("n_params", &Layout::n_params)
+        .def_readonly("n_features", &Layout::n_features)
+        .def_readonly("n_components", &Layout::n_components)
+        .def_property_readonly("encoder", [](const Layout& l) { return layer_table(l.encoder); },
+                               "[(n_in, n_out, weight_offset, bias_offset)] per encoder layer")
+        .def_property_readonly("decoder", [](const Layout& l) { return layer_table(l.decoder); },
+                               "[(n_in, n_out, weight_offset, bias_offset)] per decoder layer");
+
+    m.def("init_params", [](const Layout& l, uint64_t seed, py::array params) {
+        by_dtype(params, [&] { init_impl<float>(l, seed, params); }, [&] { init_impl<double>(l, seed, params); });
+    }, py::arg("layout"), py::arg("seed"), py::arg("params"));
+
+    m.def("elbo_step", [](const Layout& l, const py::array& params, const py::array& X, const py::array& eps,
+                          const std::string& objective, Index n_samples, double beta, py::object grad) {
+        return by_dtype(params, [&] { return elbo_step_impl<float>(l, params, X, eps, objective, n_samples, beta, grad); },
+                        [&] { return elbo_step_impl<double>(l, params, X, eps, objective, n_samples, beta, grad); });
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("eps"), py::arg("objective") = "analytic",
+       py::arg("n_samples") = 1, py::arg("beta") = 1.0, py::arg("grad") = py::none(),
+       "Fused step with explicit noise eps (n * n_samples, J), row i * n_samples + l. Returns (sum of bounds, "
+       "per-row bounds); writes the gradient of -(1/n) sum objective into grad when given.");
+
+    m.def("train_epoch", [](const Layout& l, py::array params, py::array state, int64_t step, const py::array& X,
+                            const py::array_t<int64_t, py::array::c_style>& rows, uint64_t epoch, const py::dict& options) {
+        return by_dtype(params, [&] { return train_epoch_impl<float>(l, params, state, step, X, rows, epoch, options); },
+                        [&] { return train_epoch_impl<double>(l, params, state, step, X, rows, epoch, options); });
+    }, py::arg("layout"), py::arg("params"), py::arg("state"), py::arg("step"), py::arg("X"), py::arg("rows"),
+       py::arg("epoch"), py::arg("options"),
+       "One epoch over X[rows]; returns (bound_sum, n_seen, step, status).");
+
+    m.def("score", [](const Layout& l, const py::array& params, const py::array& X, Index n_importance, uint64_t seed, int n_threads) {
+        return by_dtype(params, [&] { return score_impl<float>(l, params, X, n_importance, seed, n_threads); },
+                        [&] { return score_impl<double>(l, params, X, n_importance, seed, n_threads); });
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_importance"), py::arg("seed"), py::arg("n_threads") = 0);
+
+    m.def("encode", [](const Layout& l, const py::array& params, const py::array& X, int n_threads) {
+        return by_dtype(params, [&] { return py::array(encode_impl<float>(l, params, X, n_threads)); },
+                        [&] { return py::array(encode_impl<double>(l, params, X, n_threads)); });
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_threads") = 0);
+
+    m.def("decode", [](const Layout& l, const py::array& params, const py::array& Z, bool draw, uint64_t seed, int n_threads) {
+        return by_dtype(params, [&] { return py::array(decode_impl<float>(l, params, Z, draw, seed, n_threads)); },
+                        [&] { return py::array(decode_impl<double>(l, params, Z, draw, seed, n_threads)); });
+    }, py::arg("layout"), py::arg("params"), py::arg("Z"), py::arg("draw") = false, py::arg("seed") = 0,
+       py::arg("n_threads") = 0);
+
+    m.def("generate", [](const Layout& l, const py::array& params, Index n, uint64_t seed, bool draw, int n_threads) {
+        return by_dtype(params, [&] { return py::array(generate_impl<float>(l, params, n, seed, draw, n_threads)); },
+                        [&] { return py::array(generate_impl<double>(l, params, n, seed, draw, n_threads)); });
+    }, py::arg("layout"), py::arg("params"), py::arg("n"), py::arg("seed"), py::arg("draw") = true, py::arg("n_threads") = 0);
+
+    m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
+        return philox4x32_10(counter, key);
+    }, py::arg("counter"), py::arg("key"), "The raw Philox4x32-10 block function (for known-answer tests).");
+
+    m.attr("log_variance_range") = py::make_tuple(kLogVarianceMin, kLogVarianceMax);
+    m.attr("openmp") = py::bool_(
+#ifdef _OPENMP
+        true
+#else
+        false
+#endif
+    );
+}

@@ -1,0 +1,160 @@
+// The fused SGVB step (Kingma & Welling 2013, Algorithm 1): encode, reparameterize, decode, the bound, and
+// the full gradient of the minibatch loss  -(1/M) sum_i objective_i  in one call.
+//
+// Per datapoint x_i with encoder output [mu_i; logvar_i] and noise eps_il ~ N(0, I), l = 1..L:
+//   z_il = mu_i + sigma_i * eps_il,  sigma_i = exp(logvar_i / 2)                        (§2.4)
+//   log w_il = log p(x_i|z_il) + beta (log p(z_il) - log q(z_il|x_i)),
+//   log p(z) - log q(z|x) = 1/2 sum_j (logvar_j + eps_j^2 - z_j^2)                        (constants cancel)
+// Objectives:
+//   elbo_analytic_kl    estimator B (eq. 7):  (1/L) sum_l log p(x|z_il) - beta KL(q || p),
+//                       KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - logvar_j)                  (Appendix B)
+//   elbo_sampled_kl     estimator A (eq. 6):  (1/L) sum_l log w_il
+//   importance_weighted the IWAE bound (Burda et al. 2015): log (1/L) sum_l w_il; its gradient is
+//                       sum_l w~_il grad log w_il with normalized weights w~ = softmax(log w)
+// The reported bound always uses beta = 1, so it is the paper's bound whatever the KL weight in training.
+#pragma once
+
+#include <cmath>
+
+#include "aevb/likelihoods.hpp"
+#include "aevb/mlp.hpp"
+
+namespace aevb {
+
+enum class Objective { elbo_analytic_kl, elbo_sampled_kl, importance_weighted };
+
+struct StepOptions {
+    Objective objective = Objective::elbo_analytic_kl;
+    Index n_samples = 1;  // L
+    double beta = 1.0;    // weight of the KL term in the gradient
+};
+
+// Every buffer the step needs, allocated once for `batch` datapoints and `samples` draws each.
+template <class S> struct Workspace {
+    MLPBuffers<S> encoder, decoder;
+    Matrix<S> z, grad_z;   // (J, batch * samples), column i * samples + l
+    Matrix<S> sigma;       // (J, batch)
+    Vector<S> loglik;      // log p(x_i | z_il)
+    Vector<S> log_weight;  // log w_il
+    Vector<S> weight;      // (1/L, or w~_il) per sample
+    Vector<S> scaled;      // weight / M
+    Vector<S> grad_z_i;    // (J), one sample's dLoss/dz
+    Vector<S> bound;       // the bound per datapoint, nats
+    Matrix<S> eps;         // noise, for callers that draw it here
+    Index batch = 0, samples = 0;
+
+    void reserve(const Layout& layout, Index batch_, Index samples_) {
+        batch = batch_;
+        samples = samples_;
+        const Index columns = batch * samples;
+        encoder.reserve(layout.encoder, batch);
+        decoder.reserve(layout.decoder, columns);
+        z.resize(layout.n_components, columns);
+        grad_z.resize(layout.n_components, columns);
+        eps.resize(layout.n_components, columns);
+        sigma.resize(layout.n_components, batch);
+        loglik.resize(columns);
+        log_weight.resize(columns);
+        weight.resize(columns);
+        scaled.resize(columns);
+        grad_z_i.resize(layout.n_components);
+        bound.resize(batch);
+    }
+};
+
+// Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
+// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L).
+template <class S>
+double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
+                 const StepOptions& opt, Workspace<S>& ws, S* grad) {
+    const Index M = X.cols(), L = opt.n_samples, J = layout.n_components, C = M * L;
+    const Activation f = layout.activation;
+
+    mlp_forward<S>(layout.encoder, params, f, X, ws.encoder);
+    auto enc = ws.encoder.output(M);
+    clamp_log_variance<S>(enc, J, J);
+    const auto mu = enc.topRows(J);
+    const auto logvar = enc.bottomRows(J);
+    auto sigma = ws.sigma.leftCols(M);
+    sigma = (S(0.5) * logvar.array()).exp().matrix();
+    auto z = ws.z.leftCols(C);
+    for (Index i = 0; i < M; ++i)
+        for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
+            z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
+
+    mlp_forward<S>(layout.decoder, params, f, z, ws.decoder);
+    auto dec = ws.decoder.output(C);
+    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features, layout.n_features);
+    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik.data());
+
+    double total = 0.0;
+    for (Index i = 0; i < M; ++i) {
+        const auto loglik = ws.loglik.segment(i * L, L);
+        auto weight = ws.weight.segment(i * L, L);
+        double bound;
+        if (opt.objective == Objective::elbo_analytic_kl) {
+            const S kl = S(0.5) * (mu.col(i).array().square() + sigma.col(i).array().square() - S(1) -
+                                   logvar.col(i).array()).sum();
+            bound = double(loglik.mean()) - double(kl);
+            weight.setConstant(S(1) / S(L));
+        } else {
+            auto log_w = ws.log_weight.segment(i * L, L);
+            for (Index l = 0; l < L; ++l) {
+                const Index c = i * L + l;
+                log_w[l] = loglik[l] + S(0.5) * (logvar.col(i).array() + eps.col(c).array().square() -
+                                                 z.col(c).array().square()).sum();
+            }
+            if (opt.objective == Objective::elbo_sampled_kl) {
+                bound = double(log_w.mean());
+                weight.setConstant(S(1) / S(L));
+            } else {  // log (1/L) sum_l w_l = m + log sum_l e^(log w_l - m) - log L, m = max_l log w_l
+                const S m = log_w.maxCoeff();
+                weight = (log_w.array() - m).exp().matrix();
+                const S sum = weight.sum();
+                weight /= sum;
+                bound = double(m) + std::log(double(sum)) - std::log(double(L));
+            }
+        }
+        ws.bound[i] = S(bound);
+        total += bound;
+    }
+    if (!grad) return total;
+
+    // Decoder: dLoss/d out_c = -(w_c / M) d log p(x|z_c) / d out_c, back-propagated down to z.
+    const S inv_m = S(1) / S(M);
+    ws.scaled.head(C) = ws.weight.head(C) * inv_m;
+    log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C));
+    MatrixRef<S> grad_z = ws.grad_z.leftCols(C);
+    mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z);
+
+    // Encoder heads, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
+    auto grad_enc = ws.encoder.output_grad(M);
+    const S beta = S(opt.beta);
+    for (Index i = 0; i < M; ++i) {
+        auto grad_mu = grad_enc.col(i).head(J);
+        auto grad_logvar = grad_enc.col(i).tail(J);
+        grad_mu.setZero();
+        grad_logvar.setZero();
+        for (Index l = 0; l < L; ++l) {
+            const Index c = i * L + l;
+            auto& g = ws.grad_z_i;
+            g = grad_z.col(c);
+            if (opt.objective != Objective::elbo_analytic_kl)
+                g += (beta * ws.weight[c] * inv_m) * z.col(c);  // -beta w log p(z): d/dz = beta w z
+            grad_mu += g;
+            grad_logvar += g.cwiseProduct(eps.col(c));
+        }
+        grad_logvar = (grad_logvar.array() * S(0.5) * sigma.col(i).array()).matrix();
+        if (opt.objective == Objective::elbo_analytic_kl) {  // + beta dKL: d/dmu = mu, d/dlogvar = (sigma^2 - 1)/2
+            grad_mu += (beta * inv_m) * mu.col(i);
+            grad_logvar.array() += (beta * inv_m * S(0.5)) * (sigma.col(i).array().square() - S(1));
+        } else {  // +beta w log q(z|x) = -beta w logvar / 2 + const:  d/dlogvar = -beta w / 2, summed over l
+            grad_logvar.array() -= beta * inv_m * S(0.5) * ws.weight.segment(i * L, L).sum();
+        }
+        grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
+    }
+    mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad);
+    return total;
+}
+
+}  // namespace aevb

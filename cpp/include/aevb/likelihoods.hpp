@@ -1,0 +1,74 @@
+// The decoder's log p(x|z), summed over features, from the decoder's last (linear) layer, one column per
+// sample. Column c of `out` belongs to datapoint c / samples_per_point of X.
+//   Bernoulli, from logits a:  log p = sum_i x_i a_i - softplus(a_i),   d/da = x - sigmoid(a)
+//   Gaussian, rows [mu; logvar]: log p = sum_i -1/2 (log 2 pi + logvar_i + (x_i - mu_i)^2 e^-logvar_i)
+//       d/dmu = (x - mu) e^-logvar,   d/dlogvar = 1/2 ((x - mu)^2 e^-logvar - 1)   (0 where logvar is clamped)
+#pragma once
+
+#include <cmath>
+
+#include "aevb/layout.hpp"
+
+namespace aevb {
+
+constexpr double kLog2Pi = 1.8378770664093453;
+
+// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow for large |a|.
+template <class Derived> auto softplus(const Eigen::ArrayBase<Derived>& a) {
+    using S = typename Derived::Scalar;
+    return a.max(S(0)) + (-a.abs()).exp().log1p();
+}
+
+// Clamps rows [first, first + count) of out's first n columns into the safe log-variance range.
+template <class S> void clamp_log_variance(MatrixRef<S> out, Index first, Index count) {
+    out.middleRows(first, count) =
+        out.middleRows(first, count).cwiseMax(S(kLogVarianceMin)).cwiseMin(S(kLogVarianceMax));
+}
+
+// 1 where a clamped log-variance is strictly inside the range (so it carries a gradient), else 0.
+template <class Derived> auto inside_log_variance_range(const Eigen::ArrayBase<Derived>& lv) {
+    using S = typename Derived::Scalar;
+    return (lv > S(kLogVarianceMin) && lv < S(kLogVarianceMax)).template cast<S>();
+}
+
+// loglik[c] = log p(x_{c / samples} | decoder output column c).
+template <class S>
+void log_likelihood(Likelihood kind, const ConstMatrixRef<S>& X, Index samples, const ConstMatrixRef<S>& out,
+                    S* loglik) {
+    const Index d = X.rows();
+    for (Index c = 0; c < out.cols(); ++c) {
+        const auto x = X.col(c / samples).array();
+        if (kind == Likelihood::bernoulli) {
+            const auto a = out.col(c).array();
+            loglik[c] = (x * a - softplus(a)).sum();
+        } else {
+            const auto mu = out.col(c).head(d).array();
+            const auto lv = out.col(c).tail(d).array();
+            loglik[c] = S(-0.5) * (S(kLog2Pi) * S(d) + lv.sum() + ((x - mu).square() * (-lv).exp()).sum());
+        }
+    }
+}
+
+// grad.col(c) = -weight[c] * d loglik[c] / d out.col(c): the loss gradient of -sum_c weight[c] loglik[c].
+template <class S>
+void log_likelihood_loss_gradient(Likelihood kind, const ConstMatrixRef<S>& X, Index samples,
+                                  const ConstMatrixRef<S>& out, const S* weight, MatrixRef<S> grad) {
+    const Index d = X.rows();
+    for (Index c = 0; c < out.cols(); ++c) {
+        const auto x = X.col(c / samples).array();
+        const S w = weight[c];
+        if (kind == Likelihood::bernoulli) {
+            const auto a = out.col(c).array();
+            grad.col(c).array() = w * (S(1) / (S(1) + (-a).exp()) - x);  // sigmoid(a) - x
+        } else {
+            const auto mu = out.col(c).head(d).array();
+            const auto lv = out.col(c).tail(d).array();
+            const auto precision_residual = (x - mu) * (-lv).exp();
+            grad.col(c).head(d).array() = -w * precision_residual;
+            grad.col(c).tail(d).array() =
+                -w * S(0.5) * ((x - mu) * precision_residual - S(1)) * inside_log_variance_range(lv);
+        }
+    }
+}
+
+}  // namespace aevb

@@ -1,0 +1,6 @@
+"""Auto-Encoding Variational Bayes (Kingma & Welling, 2013) with a fused C++/Eigen core."""
+
+from aevb._estimator import AEVB
+
+__version__ = "0.1.0"
+__all__ = ["AEVB", "__version__"]
