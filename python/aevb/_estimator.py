@@ -1,1 +1,599 @@
-class AEVB: pass
+"""The scikit-learn estimator: validates, delegates to the C++ core, keeps the fitted state as numpy arrays."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from aevb import _core
+
+_SEED_HIGH = np.iinfo(np.int64).max
+
+
+class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Variational auto-encoder trained by Auto-Encoding Variational Bayes (Kingma & Welling, 2013).
+
+    A recognition model q(z|x) = N(mu(x), diag sigma^2(x)) (the encoder) and a generative model
+    p(z) p(x|z), with p(z) = N(0, I) (the decoder), are trained jointly by stochastic gradient ascent on
+    the reparameterized variational lower bound (SGVB, Algorithm 1). The minibatch step -- forward passes,
+    the reparameterized draw z = mu + sigma * eps, the bound and its full gradient -- runs fused in C++,
+    and whole epochs run there with the GIL released.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Dimension J of the latent variable z.
+    hidden_layer_sizes : tuple of int, default=(500,)
+        Hidden layer widths of the encoder; the decoder mirrors them. ``()`` gives linear networks.
+    activation : {'tanh', 'relu', 'softplus', 'sigmoid'}, default='tanh'
+        Hidden-layer activation; the paper uses tanh.
+    likelihood : {'bernoulli', 'gaussian'}, default='bernoulli'
+        p(x|z): Bernoulli (X in [0, 1]; eq. 11) or Gaussian with a per-feature learned variance (eq. 12).
+    kl : {'analytic', 'sampled'}, default='analytic'
+        SGVB estimator: 'analytic' is estimator B (eq. 7, closed-form KL); 'sampled' is estimator A
+        (eq. 6, Monte Carlo log p(x, z) - log q(z|x)).
+    n_mc_samples : int, default=1
+        L, the number of draws of z per datapoint and step.
+    batch_size : int, default=100
+        M, the minibatch size (eq. 8). Clipped to the number of training rows.
+    solver : {'adam', 'adagrad', 'sgd'}, default='adam'
+        Adam, Adagrad (the paper's), or SGD with momentum.
+    learning_rate_init : float, default=1e-3
+        Step size.
+    alpha : float, default=0.0
+        Precision of a Gaussian prior N(0, 1/alpha) on all weights (not biases): the objective per
+        datapoint gains -alpha/(2N) ||W||^2, so ``alpha=1`` is the paper's N(0, I) MAP prior scaled per
+        minibatch by M/N (eq. 8), with N the number of rows passed to ``fit`` or ``partial_fit``.
+    max_iter : int, default=200
+        Maximum number of epochs per call to ``fit``.
+    tol : float, default=1e-4
+        Training stops when the loss (or, with early stopping, the validation bound) has not improved by
+        at least ``tol`` nats for ``n_iter_no_change`` consecutive epochs.
+    n_iter_no_change : int, default=10
+        See ``tol``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, score them each epoch, stop when that bound stops
+        improving, and keep the parameters of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of rows held out when ``early_stopping`` is True.
+    shuffle : bool, default=True
+        Shuffle the rows each epoch.
+    warm_start : bool, default=False
+        Continue from the fitted parameters and optimizer state instead of re-initializing.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialization, shuffling, the noise of training and the noise of scoring. The same
+        integer gives a bit-identical fit for the same ``n_jobs``.
+    verbose : int, default=0
+        Print one line per epoch.
+    n_jobs : int or None, default=None
+        Threads for the matrix products. None means all available cores (as numpy's BLAS does);
+        -1 as well; other negatives count back from the core count, as in joblib.
+    dtype : {np.float32, np.float64}, default=np.float32
+        Compute precision. Outputs keep the input's floating dtype.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's moment decay rates and denominator constant (epsilon is Adagrad's too).
+    momentum : float, default=0.9
+        SGD momentum.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with SGD.
+
+    Attributes
+    ----------
+    encoder_coefs_ : list of ndarray
+        Encoder weights, layer by layer, each (n_in, n_out); the last has 2 * n_components outputs,
+        the means first, then the log-variances. Views into the model's parameter buffer.
+    encoder_intercepts_ : list of ndarray
+        Encoder biases, each (n_out,).
+    decoder_coefs_ : list of ndarray
+        Decoder weights, each (n_in, n_out); the last has n_features_in_ outputs (Bernoulli logits) or
+        2 * n_features_in_ (Gaussian means, then log-variances).
+    decoder_intercepts_ : list of ndarray
+        Decoder biases, each (n_out,).
+    loss_curve_ : list of float
+        Per epoch, the negative of the mean minibatch bound, in nats per datapoint.
+    validation_scores_ : list of float or None
+        Per epoch, the bound on the validation rows (``score`` of them) with early stopping, else None.
+    best_loss_ : float
+        Minimum of ``loss_curve_``.
+    best_validation_score_ : float or None
+        Maximum of ``validation_scores_``.
+    n_iter_ : int
+        Epochs trained, over all calls.
+    t_ : int
+        Optimizer steps taken, over all calls.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X has string column names.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014, arXiv:1312.6114.
+    Y. Burda, R. Grosse and R. Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from aevb import AEVB
+    >>> X = load_digits().data / 16.0
+    >>> model = AEVB(n_components=2, hidden_layer_sizes=(64,), max_iter=5, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (1797, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"tanh", "relu", "softplus", "sigmoid"})],
+        "likelihood": [StrOptions({"bernoulli", "gaussian"})],
+        "kl": [StrOptions({"analytic", "sampled"})],
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "adagrad", "sgd"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+        "dtype": "no_validation",  # checked in _compute_dtype, which accepts dtype-likes
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=10,
+        *,
+        hidden_layer_sizes=(500,),
+        activation="tanh",
+        likelihood="bernoulli",
+        kl="analytic",
+        n_mc_samples=1,
+        batch_size=100,
+        solver="adam",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        n_jobs=None,
+        dtype=np.float32,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        momentum=0.9,
+        nesterovs_momentum=True,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.kl = kl
+        self.n_mc_samples = n_mc_samples
+        self.batch_size = batch_size
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model by AEVB (Algorithm 1) for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; in [0, 1] for the Bernoulli likelihood.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AEVB
+        """
+        reset = not (self.warm_start and hasattr(self, "_params"))
+        X = self._validate_X(X, reset=reset)
+        self._fit_epochs(X, max_epochs=self.max_iter, reset=reset, incremental=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch over X, continuing from the current parameters and optimizer state.
+
+        The first call initializes the model from X's shape. The weight prior is scaled by X's rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AEVB
+        """
+        first = not hasattr(self, "_params")
+        X = self._validate_X(X, reset=first)
+        self._fit_epochs(X, max_epochs=1, reset=first, incremental=True)
+        return self
+
+    def _fit_epochs(self, X, max_epochs, reset, incremental):
+        if reset:
+            self._initialize(X.shape[1])
+        X = self._as_compute(X)
+        n = X.shape[0]
+        rows = np.arange(n, dtype=np.int64)
+        X_val = None
+        if self.early_stopping and not incremental:
+            rng = np.random.default_rng(self._seed + self.n_iter_)
+            order = rng.permutation(n)
+            n_val = max(1, int(round(self.validation_fraction * n)))
+            if n_val >= n:
+                raise ValueError(
+                    f"early_stopping needs at least 2 rows; got {n} with "
+                    f"validation_fraction={self.validation_fraction}"
+                )
+            rows, X_val = np.sort(order[n_val:]), X[np.sort(order[:n_val])]
+            self.validation_scores_ = [] if reset or self.validation_scores_ is None else self.validation_scores_
+        elif reset:
+            self.validation_scores_ = None
+        options = self._train_options(n_total=len(rows))
+        layout = self._layout()
+        best_params = None
+        for _ in range(max_epochs):
+            start = time.perf_counter()
+            try:
+                bound_sum, n_seen, self.t_, status = _core.train_epoch(
+                    layout, self._params, self._optimizer_state, self.t_, X, rows, self.n_iter_, options
+                )
+            except KeyboardInterrupt:  # parameters hold the last complete minibatch update
+                self.n_iter_ += 1
+                raise
+            self.n_iter_ += 1
+            if status == "non_finite":
+                raise FloatingPointError(
+                    f"[AEVB] the bound or its gradient became non-finite in epoch {self.n_iter_} "
+                    f"(learning_rate_init={self.learning_rate_init}, solver={self.solver!r}); the model "
+                    "keeps its last finite parameters. Lower learning_rate_init or scale the data."
+                )
+            loss = -bound_sum / n_seen
+            self.loss_curve_.append(loss)
+            self.best_loss_ = min(self.best_loss_, loss)
+            line = f"[AEVB] epoch {self.n_iter_}/{max_epochs}, bound {-loss:.2f}"
+            if X_val is not None:
+                score = float(np.mean(self._score(X_val, 1)))
+                self.validation_scores_.append(score)
+                line += f", val {score:.2f}"
+                if score > self.best_validation_score_:
+                    best_params = (self._params.copy(), self._optimizer_state.copy())
+                improved = score >= self.best_validation_score_ + self.tol
+                self.best_validation_score_ = max(self.best_validation_score_, score)
+            else:
+                improved = loss <= self._last_best_loss - self.tol
+            self._last_best_loss = min(self._last_best_loss, loss)
+            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            if self.verbose:
+                print(f"{line}, {time.perf_counter() - start:.2f} s", flush=True)
+            if incremental:
+                return
+            if self._no_improvement_count > self.n_iter_no_change:
+                if self.verbose:
+                    print(f"[AEVB] no improvement of {self.tol} for {self.n_iter_no_change} epochs; stopping")
+                break
+        else:
+            warnings.warn(
+                f"AEVB: max_iter={self.max_iter} epochs reached and the bound is still improving; "
+                "consider raising max_iter.",
+                ConvergenceWarning,
+            )
+        if best_params is not None:  # early stopping keeps the best validated epoch
+            self._params[:], self._optimizer_state[:] = best_params
+
+    def _initialize(self, n_features):
+        rng = check_random_state(self.random_state)
+        self._seed = int(rng.randint(0, _SEED_HIGH, dtype=np.int64))
+        self._architecture = {
+            "n_features": n_features,
+            "n_components": int(self.n_components),
+            "hidden": [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)],
+            "activation": self.activation,
+            "likelihood": self.likelihood,
+        }
+        layout = self._layout()
+        self._params = np.empty(layout.n_params, dtype=self._compute_dtype())
+        _core.init_params(layout, self._seed, self._params)
+        self._optimizer_state = np.zeros((2, layout.n_params), dtype=self._params.dtype)
+        self.t_ = 0
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self._last_best_loss = np.inf
+        self._no_improvement_count = 0
+
+    def _train_options(self, n_total):
+        return {
+            "objective": self.kl,
+            "n_samples": int(self.n_mc_samples),
+            "beta": 1.0,
+            "solver": self.solver,
+            "learning_rate": float(self.learning_rate_init),
+            "beta_1": float(self.beta_1),
+            "beta_2": float(self.beta_2),
+            "epsilon": float(self.epsilon),
+            "momentum": float(self.momentum),
+            "nesterov": bool(self.nesterovs_momentum),
+            "batch_size": int(self.batch_size),
+            "alpha": float(self.alpha),
+            "n_total": float(n_total),
+            "shuffle": bool(self.shuffle),
+            "seed": self._seed,
+            "n_threads": self._n_threads(),
+        }
+
+    # ---------------------------------------------------------------- inference
+
+    def transform(self, X):
+        """Posterior means E_q[z|x] = mu(x): the deterministic embedding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            In X's floating dtype.
+        """
+        return self.encode(X)[0]
+
+    def encode(self, X):
+        """Parameters of q(z|x) = N(mu, diag exp(log_var)) for each row (the recognition model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples, n_components)
+        log_var : ndarray of shape (n_samples, n_components)
+            Clamped to ``aevb._core.log_variance_range``.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        out = _core.encode(self._layout(), self._params, self._as_compute(X), self._n_threads())
+        out = out.astype(X.dtype, copy=False)
+        J = self._architecture["n_components"]
+        return out[:, :J], out[:, J:]
+
+    def sample_posterior(self, X, n_samples=1, random_state=None):
+        """Draws z ~ q(z|x) = N(mu(x), diag sigma^2(x)) for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None
+
+        Returns
+        -------
+        Z : ndarray of shape (n_rows, n_samples, n_components)
+        """
+        mean, log_var = self.encode(X)
+        rng = check_random_state(random_state)
+        eps = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1])).astype(mean.dtype)
+        return mean[:, None, :] + np.exp(0.5 * log_var)[:, None, :] * eps
+
+    def inverse_transform(self, X):
+        """Decoder means E[x|z]: sigmoid of the logits (Bernoulli) or the Gaussian mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes z.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = self._check_latent(X)
+        out = _core.decode(self._layout(), self._params, self._as_compute(Z), False, 0, self._n_threads())
+        return out.astype(Z.dtype, copy=False)
+
+    def sample(self, n_samples=1, random_state=None, noise=True):
+        """Generate data from the model: z ~ p(z) = N(0, I), then x ~ p(x|z).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None
+            Seeds the draws.
+        noise : bool, default=True
+            Draw x ~ p(x|z) (binary for Bernoulli). With False, return E[x|z] for each drawn z.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+        seed = int(check_random_state(random_state).randint(0, _SEED_HIGH, dtype=np.int64))
+        return _core.generate(self._layout(), self._params, int(n_samples), seed, bool(noise),
+                              self._n_threads())
+
+    def score_samples(self, X, n_importance=1):
+        """A stochastic lower bound on log p(x) per row, in nats.
+
+        With ``n_importance=1``, the evidence lower bound L(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))
+        (eqs. 3, 7) from one draw of z with the analytic KL. With K > 1, the importance-weighted bound
+        log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2015), which tightens towards
+        log p(x) as K grows; K = 5000 is the standard evaluation. It is computed in chunks with a
+        streaming log-sum-exp, so memory does not grow with K.
+
+        Each row's noise is derived from the model's seed and the row's own values, so the result is
+        deterministic and does not depend on the other rows in the call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_importance : int, default=1
+            K, the number of importance samples per row.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self)
+        if not isinstance(n_importance, Integral) or isinstance(n_importance, bool) or n_importance < 1:
+            raise ValueError(f"n_importance must be a positive integer; got {n_importance!r}")
+        X = self._validate_X(X, reset=False)
+        return self._score(self._as_compute(X), int(n_importance))
+
+    def score(self, X, y=None, n_importance=1):
+        """Mean of ``score_samples``: the average bound on log p(x), nats per datapoint; higher is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        n_importance : int, default=1
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X, n_importance=n_importance)))
+
+    # ---------------------------------------------------------- fitted weights
+
+    def _blocks(self, net, kind):
+        check_is_fitted(self)
+        layout = self._layout()
+        table = layout.encoder if net == "encoder" else layout.decoder
+        if kind == "coefs":
+            return [self._params[w : w + i * o].reshape(i, o) for i, o, w, _ in table]
+        return [self._params[b : b + o] for _, o, _, b in table]
+
+    @property
+    def encoder_coefs_(self):
+        return self._blocks("encoder", "coefs")
+
+    @property
+    def encoder_intercepts_(self):
+        return self._blocks("encoder", "intercepts")
+
+    @property
+    def decoder_coefs_(self):
+        return self._blocks("decoder", "coefs")
+
+    @property
+    def decoder_intercepts_(self):
+        return self._blocks("decoder", "intercepts")
+
+    @property
+    def _n_features_out(self):
+        return self._architecture["n_components"]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _layout(self):
+        a = self._architecture
+        return _core.Layout(a["n_features"], a["n_components"], a["hidden"], a["activation"],
+                            a["likelihood"])
+
+    def _compute_dtype(self):
+        dtype = np.dtype(self.dtype) if self.dtype is not None else None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be np.float32 or np.float64; got {self.dtype!r}")
+        return dtype
+
+    def _as_compute(self, X):
+        """X in the fitted model's precision (a copy only when the dtype differs)."""
+        return np.ascontiguousarray(X, dtype=self._params.dtype)
+
+    def _validate_X(self, X, reset):
+        """scikit-learn's validation, then the likelihood's support. X itself is never modified."""
+        if reset:
+            self._compute_dtype()  # a bad dtype fails before anything else
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
+        likelihood = self.likelihood if reset else self._architecture["likelihood"]
+        if likelihood == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "likelihood='bernoulli' needs X in [0, 1]; got values in "
+                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
+                "likelihood='gaussian'."
+            )
+        return X
+
+    def _check_latent(self, Z):
+        from sklearn.utils import check_array
+
+        Z = check_array(Z, dtype=[np.float64, np.float32], order="C")
+        J = self._architecture["n_components"]
+        if Z.shape[1] != J:
+            raise ValueError(f"Z has {Z.shape[1]} features, but AEVB expects {J} (n_components)")
+        return Z
+
+    def _score(self, X, n_importance):
+        return _core.score(self._layout(), self._params, X, n_importance, self._seed, self._n_threads())
+
+    def _n_threads(self):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if self.n_jobs is None:
+            return cores
+        if self.n_jobs < 0:
+            return max(1, cores + 1 + self.n_jobs)
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive count")
+        return int(self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
