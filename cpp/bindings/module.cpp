@@ -40,11 +40,17 @@ Solver parse_solver(const std::string& s) {
     return parse<Solver>("solver", s, {{"adam", Solver::adam}, {"adagrad", Solver::adagrad}, {"sgd", Solver::sgd}});
 }
 
-bool is_float32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+// Native-endian floating point of S's width (dtype objects compare by value, not identity: unpickled
+// arrays carry equal but distinct dtype instances).
+template <class S> bool has_dtype(const py::array& a) {
+    const py::dtype d = a.dtype();
+    return d.kind() == 'f' && d.itemsize() == py::ssize_t(sizeof(S)) && d.byteorder() != '>';
+}
+bool is_float32(const py::array& a) { return has_dtype<float>(a); }
 
 // A C-contiguous array of scalar S, checked.
 template <class S> py::array_t<S> checked(const py::array& a, const char* name, py::ssize_t ndim) {
-    if (!a.dtype().is(py::dtype::of<S>()))
+    if (!has_dtype<S>(a))
         throw py::value_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<S>())) +
                               "; got " + std::string(py::str(a.dtype())));
     if (!(a.flags() & py::array::c_style))
@@ -235,7 +241,7 @@ template <class S> py::array_t<S> generate_impl(const Layout& layout, const py::
 // Dispatch on the parameter buffer's dtype: float32 or float64.
 template <class F32, class F64> auto by_dtype(const py::array& params, F32 f32, F64 f64) {
     if (is_float32(params)) return f32();
-    if (params.dtype().is(py::dtype::of<double>())) return f64();
+    if (has_dtype<double>(params)) return f64();
     throw py::value_error("params must be float32 or float64; got " + std::string(py::str(params.dtype())));
 }
 

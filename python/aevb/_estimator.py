@@ -564,8 +564,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
         likelihood = self.likelihood if reset else self._architecture["likelihood"]
         if likelihood == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
+            negative = "Negative values in data passed to AEVB: " if X.min() < 0 else ""
             raise ValueError(
-                "likelihood='bernoulli' needs X in [0, 1]; got values in "
+                f"{negative}likelihood='bernoulli' needs X in [0, 1]; got values in "
                 f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
                 "likelihood='gaussian'."
             )
@@ -596,4 +597,5 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.positive_only = self.likelihood == "bernoulli"
         return tags

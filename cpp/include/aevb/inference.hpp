@@ -12,52 +12,64 @@
 
 namespace aevb {
 
-// Columns per decoder pass in chunked work: bounds the buffers at about (widest layer) x 4096 scalars.
-constexpr Index kChunkColumns = 4096;
+// Columns per network pass in chunked work. Every pass has exactly this many columns (the last chunk is
+// padded with copies of its first column), so each row's arithmetic -- the product's blocking and summation
+// order -- is the same whatever the other rows in a call: results are subset- and order-invariant bit for bit.
+constexpr Index kBlockColumns = 512;
+
+// Calls fn(block, first, n) for consecutive chunks of X's columns; block always has `width` columns, of which
+// the first n are X's columns first .. first + n - 1.
+template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, F&& fn) {
+    Matrix<S> block(X.rows(), width);
+    for (Index first = 0; first < X.cols(); first += width) {
+        const Index n = std::min(width, X.cols() - first);
+        block.leftCols(n) = X.middleCols(first, n);
+        block.rightCols(width - n) = X.col(first).replicate(1, width - n);
+        fn(block, first, n);
+    }
+}
 
 // out (2J, n) = [mu; logvar] of q(z|x) for each column of X, log-variances clamped.
 template <class S>
 void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out) {
     MLPBuffers<S> buf;
-    buf.reserve(layout.encoder, std::min<Index>(X.cols(), kChunkColumns));
-    for (Index s = 0; s < X.cols(); s += kChunkColumns) {
-        const Index n = std::min(kChunkColumns, X.cols() - s);
-        mlp_forward<S>(layout.encoder, params, layout.activation, X.middleCols(s, n), buf);
-        auto enc = buf.output(n);
+    buf.reserve(layout.encoder, kBlockColumns);
+    for_each_block<S>(X, kBlockColumns, [&](const Matrix<S>& block, Index first, Index n) {
+        mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
+        auto enc = buf.output(kBlockColumns);
         clamp_log_variance<S>(enc, layout.n_components, layout.n_components);
-        out.middleCols(s, n) = enc;
-    }
+        out.middleCols(first, n) = enc.leftCols(n);
+    });
 }
 
 // out (D, n): E[x|z] for each column of Z -- sigmoid(logits) (Bernoulli) or mu (Gaussian); with `draw`,
-// a sample x ~ p(x|z) instead, from the counter-based stream (key, stream).
+// a sample x ~ p(x|z) instead, from the counter-based streams under `key`.
 template <class S>
 void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, MatrixRef<S> out, bool draw = false,
             uint64_t key = 0) {
     const Index D = layout.n_features;
     MLPBuffers<S> buf;
-    buf.reserve(layout.decoder, std::min<Index>(Z.cols(), kChunkColumns));
+    buf.reserve(layout.decoder, kBlockColumns);
     const NormalStream noise(key, 1), uniforms(key, 2);
-    for (Index s = 0; s < Z.cols(); s += kChunkColumns) {
-        const Index n = std::min(kChunkColumns, Z.cols() - s);
-        mlp_forward<S>(layout.decoder, params, layout.activation, Z.middleCols(s, n), buf);
-        auto dec = buf.output(n);
-        auto x = out.middleCols(s, n);
+    for_each_block<S>(Z, kBlockColumns, [&](const Matrix<S>& block, Index first, Index n) {
+        mlp_forward<S>(layout.decoder, params, layout.activation, block, buf);
+        auto dec = buf.output(kBlockColumns);
+        auto x = out.middleCols(first, n);
         if (layout.likelihood == Likelihood::bernoulli) {
-            x = (S(1) / (S(1) + (-dec.array()).exp())).matrix();  // sigmoid(logits)
+            x = (S(1) / (S(1) + (-dec.leftCols(n).array()).exp())).matrix();  // sigmoid(logits)
             if (draw)
                 for (Index c = 0; c < n; ++c)
                     for (Index r = 0; r < D; ++r)
-                        x(r, c) = S(uniforms.uniform_at(uint64_t((s + c) * D + r)) < double(x(r, c)));
+                        x(r, c) = S(uniforms.uniform_at(uint64_t((first + c) * D + r)) < double(x(r, c)));
         } else {
             clamp_log_variance<S>(dec, D, D);
-            x = dec.topRows(D);
+            x = dec.topRows(D).leftCols(n);
             if (draw)
                 for (Index c = 0; c < n; ++c)
                     for (Index r = 0; r < D; ++r)  // x = mu + sigma * eps
-                        x(r, c) += std::exp(S(0.5) * dec(D + r, c)) * S(noise.draw(uint64_t((s + c) * D + r)));
+                        x(r, c) += std::exp(S(0.5) * dec(D + r, c)) * S(noise.draw(uint64_t((first + c) * D + r)));
         }
-    }
+    });
 }
 
 // out (D, n): n draws z ~ p(z) = N(0, I) decoded as in `decode` (means, or with `draw` samples x ~ p(x|z)).
@@ -79,9 +91,9 @@ inline uint64_t scoring_key(uint64_t seed) { return mix64(seed ^ 0x73636F72696E6
 template <class S>
 void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, Index n_importance, uint64_t seed,
            double* out) {
-    const Index J = layout.n_components, n = X.cols();
-    const Index samples = std::min(n_importance, kChunkColumns);  // per elbo_step call
-    const Index rows = std::max<Index>(1, std::min(n, kChunkColumns / samples));
+    const Index J = layout.n_components;
+    const Index samples = std::min(n_importance, kBlockColumns);  // per elbo_step call
+    const Index rows = std::max<Index>(1, kBlockColumns / samples);
     StepOptions opt;
     opt.objective = n_importance == 1 ? Objective::elbo_analytic_kl : Objective::importance_weighted;
     Workspace<S> ws;
@@ -89,26 +101,24 @@ void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, In
     const uint64_t key = scoring_key(seed);
     std::vector<uint64_t> row_keys(static_cast<size_t>(rows));
     std::vector<double> acc(static_cast<size_t>(rows));
-    for (Index r0 = 0; r0 < n; r0 += rows) {
-        const Index m = std::min(rows, n - r0);
-        const auto x = X.middleCols(r0, m);
-        for (Index i = 0; i < m; ++i) row_keys[size_t(i)] = row_key(key, X.col(r0 + i).data(), X.rows());
+    for_each_block<S>(X, rows, [&](const Matrix<S>& block, Index first, Index n) {
+        for (Index i = 0; i < rows; ++i) row_keys[size_t(i)] = row_key(key, block.col(i).data(), block.rows());
         std::fill(acc.begin(), acc.end(), -std::numeric_limits<double>::infinity());
         for (Index k0 = 0; k0 < n_importance; k0 += samples) {
             const Index k = std::min(samples, n_importance - k0);
             opt.n_samples = k;
-            auto eps = ws.eps.leftCols(m * k);
-            for (Index i = 0; i < m; ++i)  // draws k0*J .. of row i's own stream
+            auto eps = ws.eps.leftCols(rows * k);
+            for (Index i = 0; i < rows; ++i)  // draws k0*J .. of row i's own stream
                 NormalStream(row_keys[size_t(i)], 0).fill(eps.middleCols(i * k, k), uint64_t(k0 * J));
-            elbo_step<S>(layout, params, x, eps, opt, ws, nullptr);
-            for (Index i = 0; i < m; ++i) {  // log sum over the chunk = bound + log k; combine by log-add-exp
+            elbo_step<S>(layout, params, block, eps, opt, ws, nullptr);
+            for (Index i = 0; i < n; ++i) {  // log sum over the chunk = bound + log k; combine by log-add-exp
                 const double a = acc[size_t(i)], b = double(ws.bound[i]) + std::log(double(k));
                 const double hi = std::max(a, b);  // a NaN in b propagates
                 acc[size_t(i)] = std::isinf(a) ? b : hi + std::log(std::exp(a - hi) + std::exp(b - hi));
             }
         }
-        for (Index i = 0; i < m; ++i) out[r0 + i] = acc[size_t(i)] - std::log(double(n_importance));
-    }
+        for (Index i = 0; i < n; ++i) out[first + i] = acc[size_t(i)] - std::log(double(n_importance));
+    });
 }
 
 }  // namespace aevb
