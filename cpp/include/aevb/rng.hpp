@@ -73,12 +73,14 @@ class NormalStream {
     uint64_t stream_;
 };
 
-// A key that depends on the seed and on a row's values only (not on its position in the call).
+// A key that depends on the seed and on a row's values only (not on its position in the call). Values are
+// hashed at float precision, so the same data in float32 and float64 get the same noise.
 template <class S> uint64_t row_key(uint64_t seed, const S* row, Index n) {
     uint64_t h = mix64(seed);
     for (Index i = 0; i < n; ++i) {
-        uint64_t bits = 0;
-        std::memcpy(&bits, row + i, sizeof(S));
+        const float value = float(row[i]);
+        uint32_t bits = 0;
+        std::memcpy(&bits, &value, sizeof bits);
         h = mix64(h ^ bits);
     }
     return h;

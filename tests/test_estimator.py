@@ -1,0 +1,281 @@
+"""The AEVB estimator's behaviour: reproducibility, precision, persistence, validation, training control."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from aevb import AEVB
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    return data.data / 16.0, data.target
+
+
+def small(**kw):
+    params = dict(n_components=3, hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+    params.update(kw)
+    return AEVB(**params)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_same_seed_same_threads_is_bit_identical(digits, dtype, likelihood):
+    X = digits[0][:300]
+    a = small(dtype=dtype, likelihood=likelihood, n_jobs=2).fit(X)
+    b = small(dtype=dtype, likelihood=likelihood, n_jobs=2).fit(X)
+    np.testing.assert_array_equal(a._params, b._params)
+    assert a.loss_curve_ == b.loss_curve_
+    c = small(dtype=dtype, likelihood=likelihood, n_jobs=2, random_state=1).fit(X)
+    assert not np.array_equal(a._params, c._params)
+
+
+def test_float32_and_float64_agree_to_float32_accuracy(digits):
+    X = digits[0][:400]
+    m64 = small(dtype=np.float64, max_iter=1).fit(X)
+    m32 = small(dtype=np.float32, max_iter=1).fit(X)
+    # Same seed: same initial weights and noise, so one epoch lands at nearly the same parameters.
+    np.testing.assert_allclose(m32._params, m64._params, rtol=0, atol=2e-4)
+    # The same parameters evaluated in both precisions agree to float32 rounding.
+    m32._params = m64._params.astype(np.float32)
+    m32._optimizer_state = m64._optimizer_state.astype(np.float32)
+    np.testing.assert_allclose(m32.transform(X), m64.transform(X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m32.score_samples(X), m64.score_samples(X), rtol=1e-5)
+    np.testing.assert_allclose(m32.score_samples(X, n_importance=50),
+                               m64.score_samples(X, n_importance=50), rtol=1e-5)
+
+
+def test_outputs_keep_the_input_dtype(digits):
+    X = digits[0][:50]
+    model = small().fit(X)
+    assert model.transform(X).dtype == np.float64
+    assert model.transform(X.astype(np.float32)).dtype == np.float32
+    assert model.inverse_transform(model.transform(X)).dtype == np.float64
+    assert model.score_samples(X).dtype == np.float64
+    assert isinstance(model.score(X), float)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pickle_copy_clone_round_trips(digits, dtype):
+    X = digits[0][:200]
+    model = small(dtype=dtype).fit(X)
+    Z, s, s_iw = model.transform(X), model.score_samples(X), model.score_samples(X, n_importance=20)
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model), copy.copy(model)):
+        np.testing.assert_array_equal(other.transform(X), Z)
+        np.testing.assert_array_equal(other.score_samples(X), s)
+        np.testing.assert_array_equal(other.score_samples(X, n_importance=20), s_iw)
+    refit = clone(model).fit(X)
+    np.testing.assert_array_equal(refit.transform(X), Z)
+    np.testing.assert_array_equal(refit.score_samples(X), s)
+
+
+def test_caller_data_is_never_modified(digits):
+    X = digits[0][:100].copy()
+    X_before = X.copy()
+    model = small().fit(X)
+    model.partial_fit(X)
+    model.transform(X)
+    model.score_samples(X, n_importance=5)
+    Z = model.transform(X)
+    Z_before = Z.copy()
+    model.inverse_transform(Z)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(Z, Z_before)
+
+
+def test_transform_and_inverse_transform_shapes(digits):
+    X = digits[0][:60]
+    model = small(n_components=4).fit(X)
+    Z = model.transform(X)
+    assert Z.shape == (60, 4)
+    np.testing.assert_array_equal(model.transform(X), Z)  # deterministic: the posterior mean
+    mean, log_var = model.encode(X)
+    np.testing.assert_array_equal(mean, Z)
+    assert log_var.shape == (60, 4) and np.all(np.isfinite(log_var))
+    Xhat = model.inverse_transform(Z)
+    assert Xhat.shape == (60, 64) and np.all((Xhat > 0) & (Xhat < 1))
+    draws = model.sample_posterior(X[:5], n_samples=7, random_state=0)
+    assert draws.shape == (5, 7, 4)
+    assert model.get_feature_names_out().tolist() == [f"aevb{i}" for i in range(4)]
+
+
+def test_fitted_weights_have_mlp_layout(digits):
+    X = digits[0][:50]
+    for likelihood, d_out in [("bernoulli", 64), ("gaussian", 128)]:
+        model = small(likelihood=likelihood, hidden_layer_sizes=(16, 8), n_components=3).fit(X)
+        assert [w.shape for w in model.encoder_coefs_] == [(64, 16), (16, 8), (8, 6)]
+        assert [b.shape for b in model.encoder_intercepts_] == [(16,), (8,), (6,)]
+        assert [w.shape for w in model.decoder_coefs_] == [(3, 8), (8, 16), (16, d_out)]
+        assert [b.shape for b in model.decoder_intercepts_] == [(8,), (16,), (d_out,)]
+    # The weights are the model: the posterior mean is the encoder's first J outputs.
+    W, b = model.encoder_coefs_, model.encoder_intercepts_
+    h = np.tanh(np.tanh(X @ W[0] + b[0]) @ W[1] + b[1])
+    np.testing.assert_allclose(model.transform(X), (h @ W[2] + b[2])[:, :3], rtol=1e-4, atol=1e-5)
+
+
+def test_sample_draws_from_the_generative_model(digits):
+    X = digits[0][:100]
+    model = small().fit(X)
+    x = model.sample(16, random_state=1)
+    assert x.shape == (16, 64) and set(np.unique(x)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(model.sample(16, random_state=1), x)
+    assert not np.array_equal(model.sample(16, random_state=2), x)
+    means = model.sample(16, random_state=1, noise=False)
+    assert np.all((means > 0) & (means < 1))
+    gaussian = small(likelihood="gaussian").fit(X)
+    assert len(np.unique(gaussian.sample(4, random_state=0))) > 100  # real-valued draws
+
+
+def test_score_is_mean_of_score_samples_and_importance_tightens(digits):
+    X = digits[0][:300]
+    model = small(max_iter=10).fit(X)
+    assert model.score(X) == pytest.approx(np.mean(model.score_samples(X)))
+    elbo, iw = model.score(X, n_importance=1), model.score(X, n_importance=200)
+    assert iw > elbo
+    assert model.score(X[:50]) == pytest.approx(np.mean(model.score_samples(X)[:50]))
+
+
+def test_partial_fit_continues_optimizer_state(digits):
+    X = digits[0][:200]
+    model = small()
+    model.partial_fit(X[:100])
+    assert model.n_iter_ == 1 and model.t_ == 1  # 100 rows = one minibatch of 100
+    state = model._optimizer_state.copy()
+    model.partial_fit(X[100:])
+    assert model.n_iter_ == 2 and model.t_ == 2
+    assert not np.array_equal(state, model._optimizer_state)
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X[:, :10])
+
+
+def test_warm_start_continues_and_cold_start_restarts(digits):
+    X = digits[0][:200]
+    model = small(warm_start=True, max_iter=2).fit(X)
+    model.fit(X)
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    cold = small(max_iter=2).fit(X)
+    cold.fit(X)
+    assert cold.n_iter_ == 2
+
+
+def test_bound_rises_and_convergence_is_reported(digits):
+    X = digits[0]
+    model = small(max_iter=8, hidden_layer_sizes=(64,))
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X)
+    assert len(model.loss_curve_) == 8
+    assert model.loss_curve_[-1] < model.loss_curve_[0] - 5
+    assert model.best_loss_ == min(model.loss_curve_)
+
+
+def test_stops_when_no_improvement(digits):
+    X = digits[0][:200]
+    model = small(max_iter=200, tol=1e3, n_iter_no_change=2).fit(X)
+    # The first epoch improves on +inf; no later one improves by 1000 nats, and, as in MLPRegressor,
+    # training stops once more than n_iter_no_change epochs in a row have not improved.
+    assert model.n_iter_ == 1 + 3
+
+
+def test_early_stopping_keeps_best_validated_epoch(digits):
+    X = digits[0][:400]
+    model = small(early_stopping=True, max_iter=6, validation_fraction=0.25).fit(X)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert small(max_iter=2).fit(X).validation_scores_ is None
+
+
+def test_verbose_prints_one_line_per_epoch(digits, capsys):
+    small(max_iter=2, verbose=1).fit(digits[0][:100])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("[AEVB] epoch 1/2, bound -") and lines[0].endswith(" s")
+    small(max_iter=2).fit(digits[0][:100])
+    assert capsys.readouterr().out == ""
+
+
+def test_non_finite_bound_stops_with_a_clear_error_and_keeps_finite_parameters():
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=1e3, size=(200, 5))
+    model = AEVB(n_components=2, hidden_layer_sizes=(8,), likelihood="gaussian", solver="sgd",
+                 learning_rate_init=1e8, max_iter=5, random_state=0)
+    with pytest.raises(FloatingPointError, match=r"non-finite in epoch \d+ \(learning_rate_init=1") as e:
+        model.fit(X)
+    assert f"in epoch {model.n_iter_} (learning_rate_init=100000000.0, solver='sgd')" in str(e.value)
+    assert np.all(np.isfinite(model._params))
+    assert np.all(np.isfinite(model.transform(X[:3])))
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([[0.5, np.nan]]), "NaN"),
+        (np.array([[0.5, np.inf]]), "infinity"),
+        (np.zeros((0, 3)), "0 sample"),
+        (np.array([0.1, 0.2, 0.3]), "Expected 2D"),
+        (np.array([[0.1 + 1j, 0.2]]), "Complex"),
+        (np.array([[0.1, "a"]], dtype=object), "could not convert|Unable to convert"),
+        (np.array([[0.5, 1.5]]), r"needs X in \[0, 1\]"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(X, match):
+    with pytest.raises(ValueError, match=match):
+        small().fit(X)
+
+
+def test_bad_input_after_fit(digits):
+    X = digits[0][:50]
+    model = small().fit(X)
+    with pytest.raises(ValueError, match="64 features"):
+        model.transform(X[:, :10])
+    with pytest.raises(ValueError, match="n_components"):
+        model.inverse_transform(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="n_importance"):
+        model.score_samples(X, n_importance=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.sample(0)
+    params = model._params.copy()
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
+        model.partial_fit(X * 2)
+    np.testing.assert_array_equal(model._params, params)  # a rejected call leaves the model as it was
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"activation": "gelu"}, "activation"),
+        ({"likelihood": "poisson"}, "likelihood"),
+        ({"solver": "lbfgs"}, "solver"),
+        ({"dtype": np.int32}, "dtype"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"n_jobs": 0}, "n_jobs"),
+    ],
+)
+def test_bad_parameters_are_rejected_at_fit(params, match):
+    model = small(**params)  # __init__ stores, fit validates
+    with pytest.raises(ValueError, match=match):
+        model.fit(np.full((10, 3), 0.5))
+
+
+def test_not_fitted_errors():
+    with pytest.raises(NotFittedError):
+        small().transform(np.zeros((2, 3)))
+    with pytest.raises(NotFittedError):
+        small().sample(2)
+    assert not hasattr(small(), "encoder_coefs_")
+
+
+def test_set_output_pandas(digits):
+    pd = pytest.importorskip("pandas")  # in the test extra; CI installs it
+    model = small().set_output(transform="pandas").fit(digits[0][:40])
+    out = model.transform(digits[0][:40])
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["aevb0", "aevb1", "aevb2"]
