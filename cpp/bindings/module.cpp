@@ -147,6 +147,8 @@ py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array sta
     expect(!row_list.empty(), "at least one row is needed to train");
 
     TrainOptions opt;
+    opt.algorithm = parse<Algorithm>("algorithm", o["algorithm"].cast<std::string>(),
+                                     {{"aevb", Algorithm::aevb}, {"wake-sleep", Algorithm::wake_sleep}});
     opt.step = {parse_objective(o["objective"].cast<std::string>()), o["n_samples"].cast<Index>(), o["beta"].cast<double>()};
     opt.optimizer.solver = parse_solver(o["solver"].cast<std::string>());
     opt.optimizer.learning_rate = o["learning_rate"].cast<double>();
@@ -176,10 +178,13 @@ py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array sta
         report = train_epoch<S>(layout, p.mutable_data(), st.mutable_data(), step, columns(x), std::move(row_list),
                                 epoch, opt, interrupt_requested);
     }
-    if (interrupted_by_signal) throw py::error_already_set();
+    // A signal handler's exception (KeyboardInterrupt) is handed back, for Python to raise once it has
+    // recorded the steps taken.
+    py::object raised = py::none();
+    if (interrupted_by_signal) raised = py::error_already_set().value();
     const char* status = report.status == TrainStatus::completed ? "completed"
                          : report.status == TrainStatus::non_finite ? "non_finite" : "interrupted";
-    return py::make_tuple(report.bound_sum, report.n_seen, step, status);
+    return py::make_tuple(report.bound_sum, report.n_seen, step, status, raised);
 }
 
 template <class S> py::array_t<double> score_impl(const Layout& layout, const py::array& params, const py::array& X,
@@ -288,7 +293,8 @@ PYBIND11_MODULE(_core, m) {
                         [&] { return train_epoch_impl<double>(l, params, state, step, X, rows, epoch, options); });
     }, py::arg("layout"), py::arg("params"), py::arg("state"), py::arg("step"), py::arg("X"), py::arg("rows"),
        py::arg("epoch"), py::arg("options"),
-       "One epoch over X[rows]; returns (bound_sum, n_seen, step, status).");
+       "One epoch over X[rows]; returns (bound_sum, n_seen, step, status, exception raised by a signal "
+       "handler or None).");
 
     m.def("score", [](const Layout& l, const py::array& params, const py::array& X, Index n_importance, uint64_t seed, int n_threads) {
         return by_dtype(params, [&] { return score_impl<float>(l, params, X, n_importance, seed, n_threads); },

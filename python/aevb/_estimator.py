@@ -43,6 +43,20 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         (eq. 6, Monte Carlo log p(x, z) - log q(z|x)).
     n_mc_samples : int, default=1
         L, the number of draws of z per datapoint and step.
+    n_importance : int, default=1
+        With K > 1, train on the importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x)
+        (Burda et al. 2015) instead of the ELBO; ``kl`` and ``n_mc_samples`` then do not apply.
+    beta : float, default=1.0
+        Weight of the KL term (or of log p(z) - log q(z|x) with ``kl='sampled'``) in the training
+        objective. 1 is the paper's bound; other values train a beta-VAE (Higgins et al. 2017).
+    kl_warmup : int, default=0
+        Epochs of linear KL annealing: the KL weight is ``beta * min(1, epoch / kl_warmup)``, from 0 in
+        the first epoch to ``beta`` (Bowman et al. 2016; Sonderby et al. 2016). 0 switches it off.
+        ``loss_curve_`` always reports the paper's bound (weight 1), whatever the training weight.
+    algorithm : {'aevb', 'wake-sleep'}, default='aevb'
+        'aevb' is the paper's method. 'wake-sleep' (Hinton et al. 1995) is its baseline on the same
+        networks: the decoder learns from encoder samples of the data (wake), the encoder from the
+        decoder's dreams (sleep). ``loss_curve_`` reports the same ELBO for both.
     batch_size : int, default=100
         M, the minibatch size (eq. 8). Clipped to the number of training rows.
     solver : {'adam', 'adagrad', 'sgd'}, default='adam'
@@ -137,6 +151,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "likelihood": [StrOptions({"bernoulli", "gaussian"})],
         "kl": [StrOptions({"analytic", "sampled"})],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_importance": [Interval(Integral, 1, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+        "algorithm": [StrOptions({"aevb", "wake-sleep"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"adam", "adagrad", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -168,6 +186,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         likelihood="bernoulli",
         kl="analytic",
         n_mc_samples=1,
+        n_importance=1,
+        beta=1.0,
+        kl_warmup=0,
+        algorithm="aevb",
         batch_size=100,
         solver="adam",
         learning_rate_init=1e-3,
@@ -195,6 +217,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.likelihood = likelihood
         self.kl = kl
         self.n_mc_samples = n_mc_samples
+        self.n_importance = n_importance
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.algorithm = algorithm
         self.batch_size = batch_size
         self.solver = solver
         self.learning_rate_init = learning_rate_init
@@ -234,6 +260,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : AEVB
         """
         reset = not (self.warm_start and hasattr(self, "_params"))
+        self._check_combinations()
         X = self._validate_X(X, reset=reset)
         self._fit_epochs(X, max_epochs=self.max_iter, reset=reset, incremental=False)
         return self
@@ -255,6 +282,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : AEVB
         """
         first = not hasattr(self, "_params")
+        self._check_combinations()
         X = self._validate_X(X, reset=first)
         self._fit_epochs(X, max_epochs=1, reset=first, incremental=True)
         return self
@@ -284,13 +312,12 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         best_params = None
         for _ in range(max_epochs):
             start = time.perf_counter()
-            try:
-                bound_sum, n_seen, self.t_, status = _core.train_epoch(
-                    layout, self._params, self._optimizer_state, self.t_, X, rows, self.n_iter_, options
-                )
-            except KeyboardInterrupt:  # parameters hold the last complete minibatch update
-                self.n_iter_ += 1
-                raise
+            options["beta"] = self._kl_weight(self.n_iter_)
+            bound_sum, n_seen, self.t_, status, interrupt = _core.train_epoch(
+                layout, self._params, self._optimizer_state, self.t_, X, rows, self.n_iter_, options
+            )
+            if interrupt is not None:  # Ctrl-C: the parameters hold the last complete minibatch update
+                raise interrupt
             self.n_iter_ += 1
             if status == "non_finite":
                 raise FloatingPointError(
@@ -353,11 +380,36 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self._last_best_loss = np.inf
         self._no_improvement_count = 0
 
+    def _kl_weight(self, epoch):
+        """beta, linearly annealed from 0 over the first kl_warmup epochs."""
+        if self.kl_warmup == 0:
+            return float(self.beta)
+        return float(self.beta) * min(1.0, epoch / self.kl_warmup)
+
+    def _check_combinations(self):
+        """Options that exclude each other, rejected before anything changes."""
+        if self.n_importance > 1 and self.n_mc_samples > 1:
+            raise ValueError(
+                f"n_importance={self.n_importance} trains on the importance-weighted bound, which draws "
+                f"its own samples; n_mc_samples must be 1, got {self.n_mc_samples}"
+            )
+        if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup):
+            raise ValueError("beta and kl_warmup weight the ELBO's KL term; the importance-weighted "
+                             f"bound (n_importance={self.n_importance}) has none to weight")
+        if self.algorithm == "wake-sleep" and (
+            self.n_importance > 1 or self.n_mc_samples > 1 or self.beta != 1 or self.kl_warmup
+            or self.kl != "analytic"
+        ):
+            raise ValueError("algorithm='wake-sleep' has no variational bound to reweight: "
+                             "n_importance, n_mc_samples, beta, kl_warmup and kl keep their defaults")
+
     def _train_options(self, n_total):
+        importance = self.n_importance > 1
         return {
-            "objective": self.kl,
-            "n_samples": int(self.n_mc_samples),
-            "beta": 1.0,
+            "algorithm": self.algorithm,
+            "objective": "importance" if importance else self.kl,
+            "n_samples": int(self.n_importance if importance else self.n_mc_samples),
+            "beta": float(self.beta),
             "solver": self.solver,
             "learning_rate": float(self.learning_rate_init),
             "beta_1": float(self.beta_1),

@@ -9,11 +9,15 @@
 #include "aevb/elbo.hpp"
 #include "aevb/optimizers.hpp"
 #include "aevb/rng.hpp"
+#include "aevb/wake_sleep.hpp"
 
 namespace aevb {
 
+enum class Algorithm { aevb, wake_sleep };
+
 struct TrainOptions {
-    StepOptions step;
+    Algorithm algorithm = Algorithm::aevb;
+    StepOptions step;  // the objective (AEVB only), L and the KL weight beta
     OptimizerConfig optimizer;
     Index batch_size = 100;  // M
     double alpha = 0.0;      // N(0, 1/alpha) prior on the weights (alpha = 1: the paper's N(0, I))
@@ -32,6 +36,7 @@ struct EpochReport {
 
 // Noise keys: training draws and shuffles come from streams that never meet the scoring streams.
 inline uint64_t training_noise_key(uint64_t seed) { return mix64(seed ^ 0x747261696E6E6F69ull); }
+constexpr uint64_t kSleepStream = 1ull << 62;  // sleep-phase dreams: streams apart from the wake noise
 inline uint64_t shuffle_key(uint64_t seed) { return mix64(seed ^ 0x73687566666C6521ull); }
 
 // Fisher-Yates with counter-based uniforms: the order depends only on (seed, epoch).
@@ -63,6 +68,8 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
 
     Workspace<S> ws;
     ws.reserve(layout, M, L);
+    SleepBuffers<S> sleep;
+    if (opt.algorithm == Algorithm::wake_sleep) sleep.reserve(layout, M);
     Matrix<S> batch(layout.n_features, M);
     Vector<S> grad(layout.n_params);
     const uint64_t noise_key = training_noise_key(opt.seed);
@@ -77,7 +84,11 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
         for (Index k = 0; k < m; ++k) batch.col(k) = X.col(rows[size_t(start + k)]);
         auto eps = ws.eps.leftCols(m * L);
         NormalStream(noise_key, uint64_t(step)).fill(eps);  // a fresh stream per optimizer step
-        const double bound = elbo_step<S>(layout, params, batch.leftCols(m), eps, opt.step, ws, grad.data());
+        const double bound =
+            opt.algorithm == Algorithm::wake_sleep
+                ? wake_sleep_step<S>(layout, params, batch.leftCols(m), eps,
+                                     NormalStream(noise_key, uint64_t(step) | kSleepStream), ws, sleep, grad.data())
+                : elbo_step<S>(layout, params, batch.leftCols(m), eps, opt.step, ws, grad.data());
         add_weight_prior(layout, params, grad.data(), opt.alpha / opt.n_total);
         if (!std::isfinite(bound) || !grad.allFinite()) {
             report.status = TrainStatus::non_finite;

@@ -1,0 +1,72 @@
+// The wake-sleep algorithm (Hinton, Dayan, Frey & Neal 1995), the paper's baseline, on the same two networks.
+//   wake:  z ~ q(z|x) for the data; the decoder ascends log p(x|z) (+ log p(z), which has no parameters).
+//          This is exactly the decoder part of the SGVB gradient, so the wake phase is elbo_step's decoder
+//          gradient -- and the bound it reports is the same ELBO that AEVB reports, for a like-for-like figure.
+//   sleep: z ~ p(z) = N(0, I), x ~ p(x|z) (a "dream"); the encoder ascends log q(z|x):
+//          d/dmu = (z - mu) e^-logvar,  d/dlogvar = ((z - mu)^2 e^-logvar - 1) / 2.
+#pragma once
+
+#include "aevb/elbo.hpp"
+#include "aevb/rng.hpp"
+
+namespace aevb {
+
+// Buffers for the sleep phase, allocated once for `batch` dreams.
+template <class S> struct SleepBuffers {
+    Matrix<S> z, dream;
+    MLPBuffers<S> decoder;
+
+    void reserve(const Layout& layout, Index batch) {
+        z.resize(layout.n_components, batch);
+        dream.resize(layout.n_features, batch);
+        decoder.reserve(layout.decoder, batch);
+    }
+};
+
+// One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase draws its own M dreams from
+// `dreams` (normals for z, then uniforms or normals for x). Writes the decoder gradient (wake) and the encoder
+// gradient (sleep) of the loss into grad, and returns the sum of the wake batch's bounds (estimator B).
+template <class S>
+double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
+                       const ConstMatrixRef<S>& eps, const NormalStream& dreams, Workspace<S>& ws,
+                       SleepBuffers<S>& sleep, S* grad) {
+    const Index M = X.cols(), J = layout.n_components, D = layout.n_features;
+    const Activation f = layout.activation;
+    StepOptions wake;  // estimator B, L = 1: its decoder gradient is the wake-phase gradient
+    const double bound = elbo_step<S>(layout, params, X, eps, wake, ws, grad);
+
+    // Dream: z ~ N(0, I), x ~ p(x|z).
+    auto z = sleep.z.leftCols(M);
+    auto x = sleep.dream.leftCols(M);
+    dreams.fill(z);
+    mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder);
+    auto dec = sleep.decoder.output(M);
+    const uint64_t offset = uint64_t(J * M);
+    for (Index c = 0; c < M; ++c)
+        for (Index r = 0; r < D; ++r) {
+            const uint64_t i = offset + uint64_t(c * D + r);
+            if (layout.likelihood == Likelihood::bernoulli)  // x = [u < sigmoid(a)]
+                x(r, c) = S(dreams.uniform_at(i) < 1.0 / (1.0 + std::exp(-double(dec(r, c)))));
+            else {
+                const S lv = std::min(std::max(dec(D + r, c), S(kLogVarianceMin)), S(kLogVarianceMax));
+                x(r, c) = dec(r, c) + std::exp(S(0.5) * lv) * S(dreams.draw(i));
+            }
+        }
+
+    // Sleep: the encoder's gradient of -(1/M) sum log q(z|x_dream), written over elbo_step's encoder part.
+    mlp_forward<S>(layout.encoder, params, f, x, ws.encoder);
+    auto enc = ws.encoder.output(M);
+    clamp_log_variance<S>(enc, J, J);
+    const auto mu = enc.topRows(J).array();
+    const auto logvar = enc.bottomRows(J).array();
+    auto g = ws.encoder.output_grad(M);
+    const S inv_m = S(1) / S(M);
+    const auto precision_residual = (z.array() - mu) * (-logvar).exp();
+    g.topRows(J) = (-inv_m * precision_residual).matrix();
+    g.bottomRows(J) = (-inv_m * S(0.5) * ((z.array() - mu) * precision_residual - S(1)) *
+                       inside_log_variance_range(logvar)).matrix();
+    mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad);
+    return bound;
+}
+
+}  // namespace aevb
