@@ -14,7 +14,9 @@
 // The reported bound always uses beta = 1, so it is the paper's bound whatever the KL weight in training.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "aevb/likelihoods.hpp"
 #include "aevb/mlp.hpp"
@@ -32,15 +34,15 @@ struct StepOptions {
 // Every buffer the step needs, allocated once for `batch` datapoints and `samples` draws each.
 template <class S> struct Workspace {
     MLPBuffers<S> encoder, decoder;
-    Matrix<S> z, grad_z;   // (J, batch * samples), column i * samples + l
-    Matrix<S> sigma;       // (J, batch)
+    ColumnBuffer<S> z, grad_z;  // (J, batch * samples), column i * samples + l
+    ColumnBuffer<S> sigma;      // (J, batch)
     Vector<S> loglik;      // log p(x_i | z_il)
     Vector<S> log_weight;  // log w_il
     Vector<S> weight;      // (1/L, or w~_il) per sample
     Vector<S> scaled;      // weight / M
     Vector<S> grad_z_i;    // (J), one sample's dLoss/dz
     Vector<S> bound;       // the bound per datapoint, nats
-    Matrix<S> eps;         // noise, for callers that draw it here
+    ColumnBuffer<S> eps;   // noise, for callers that draw it here
     Index batch = 0, samples = 0;
 
     void reserve(const Layout& layout, Index batch_, Index samples_) {
@@ -75,9 +77,9 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     clamp_log_variance<S>(enc, J, J);
     const auto mu = enc.topRows(J);
     const auto logvar = enc.bottomRows(J);
-    auto sigma = ws.sigma.leftCols(M);
+    auto sigma = ws.sigma.cols(M);
     sigma = (S(0.5) * logvar.array()).exp().matrix();
-    auto z = ws.z.leftCols(C);
+    auto z = ws.z.cols(C);
     for (Index i = 0; i < M; ++i)
         for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
             z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
@@ -89,30 +91,44 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
 
     double total = 0.0;
     for (Index i = 0; i < M; ++i) {
-        const auto loglik = ws.loglik.segment(i * L, L);
-        auto weight = ws.weight.segment(i * L, L);
-        double bound;
+        // Reductions over a row's samples are plain loops: Eigen's vectorized sums would split a segment
+        // according to its alignment, i.e. its position in the batch.
+        const S* loglik = ws.loglik.data() + i * L;
+        S* weight = ws.weight.data() + i * L;
+        double bound = 0.0;
         if (opt.objective == Objective::elbo_analytic_kl) {
             const S kl = S(0.5) * (mu.col(i).array().square() + sigma.col(i).array().square() - S(1) -
                                    logvar.col(i).array()).sum();
-            bound = double(loglik.mean()) - double(kl);
-            weight.setConstant(S(1) / S(L));
+            for (Index l = 0; l < L; ++l) bound += double(loglik[l]);
+            bound = bound / double(L) - double(kl);
+            std::fill(weight, weight + L, S(1) / S(L));
         } else {
-            auto log_w = ws.log_weight.segment(i * L, L);
+            // log p(z) - log q(z|x) per sample; the bound uses weight 1 on it, the gradient weight beta.
+            S* log_prior_ratio = ws.log_weight.data() + i * L;
             for (Index l = 0; l < L; ++l) {
                 const Index c = i * L + l;
-                log_w[l] = loglik[l] + S(0.5) * (logvar.col(i).array() + eps.col(c).array().square() -
-                                                 z.col(c).array().square()).sum();
+                log_prior_ratio[l] = S(0.5) * (logvar.col(i).array() + eps.col(c).array().square() -
+                                               z.col(c).array().square()).sum();
+                bound += double(loglik[l]) + double(log_prior_ratio[l]);
             }
             if (opt.objective == Objective::elbo_sampled_kl) {
-                bound = double(log_w.mean());
-                weight.setConstant(S(1) / S(L));
+                bound /= double(L);
+                std::fill(weight, weight + L, S(1) / S(L));
             } else {  // log (1/L) sum_l w_l = m + log sum_l e^(log w_l - m) - log L, m = max_l log w_l
-                const S m = log_w.maxCoeff();
-                weight = (log_w.array() - m).exp().matrix();
-                const S sum = weight.sum();
-                weight /= sum;
-                bound = double(m) + std::log(double(sum)) - std::log(double(L));
+                double m = -std::numeric_limits<double>::infinity(), m_beta = m;
+                for (Index l = 0; l < L; ++l) {
+                    m = std::max(m, double(loglik[l]) + double(log_prior_ratio[l]));
+                    m_beta = std::max(m_beta, double(loglik[l]) + opt.beta * double(log_prior_ratio[l]));
+                }
+                double sum = 0.0, sum_beta = 0.0;
+                for (Index l = 0; l < L; ++l) {
+                    sum += std::exp(double(loglik[l]) + double(log_prior_ratio[l]) - m);
+                    const double w = std::exp(double(loglik[l]) + opt.beta * double(log_prior_ratio[l]) - m_beta);
+                    weight[l] = S(w);
+                    sum_beta += w;
+                }
+                for (Index l = 0; l < L; ++l) weight[l] = S(double(weight[l]) / sum_beta);  // softmax(log w)
+                bound = m + std::log(sum) - std::log(double(L));
             }
         }
         ws.bound[i] = S(bound);
@@ -124,7 +140,7 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const S inv_m = S(1) / S(M);
     ws.scaled.head(C) = ws.weight.head(C) * inv_m;
     log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C));
-    MatrixRef<S> grad_z = ws.grad_z.leftCols(C);
+    MatrixRef<S> grad_z = ws.grad_z.cols(C);
     mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z);
 
     // Encoder heads, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
@@ -149,7 +165,9 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
             grad_mu += (beta * inv_m) * mu.col(i);
             grad_logvar.array() += (beta * inv_m * S(0.5)) * (sigma.col(i).array().square() - S(1));
         } else {  // +beta w log q(z|x) = -beta w logvar / 2 + const:  d/dlogvar = -beta w / 2, summed over l
-            grad_logvar.array() -= beta * inv_m * S(0.5) * ws.weight.segment(i * L, L).sum();
+            double weight_sum = 0.0;  // 1 up to rounding
+            for (Index l = 0; l < L; ++l) weight_sum += double(ws.weight[i * L + l]);
+            grad_logvar.array() -= beta * inv_m * S(0.5) * S(weight_sum);
         }
         grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
     }

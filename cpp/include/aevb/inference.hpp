@@ -20,12 +20,14 @@ constexpr Index kBlockColumns = 512;
 // Calls fn(block, first, n) for consecutive chunks of X's columns; block always has `width` columns, of which
 // the first n are X's columns first .. first + n - 1.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, F&& fn) {
-    Matrix<S> block(X.rows(), width);
+    ColumnBuffer<S> buffer;
+    buffer.resize(X.rows(), width);
+    auto block = buffer.cols(width);
     for (Index first = 0; first < X.cols(); first += width) {
         const Index n = std::min(width, X.cols() - first);
         block.leftCols(n) = X.middleCols(first, n);
         block.rightCols(width - n) = X.col(first).replicate(1, width - n);
-        fn(block, first, n);
+        fn(ConstMatrixRef<S>(block), first, n);
     }
 }
 
@@ -34,7 +36,7 @@ template <class S>
 void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out) {
     MLPBuffers<S> buf;
     buf.reserve(layout.encoder, kBlockColumns);
-    for_each_block<S>(X, kBlockColumns, [&](const Matrix<S>& block, Index first, Index n) {
+    for_each_block<S>(X, kBlockColumns, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
         mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
         auto enc = buf.output(kBlockColumns);
         clamp_log_variance<S>(enc, layout.n_components, layout.n_components);
@@ -51,7 +53,7 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
     MLPBuffers<S> buf;
     buf.reserve(layout.decoder, kBlockColumns);
     const NormalStream noise(key, 1), uniforms(key, 2);
-    for_each_block<S>(Z, kBlockColumns, [&](const Matrix<S>& block, Index first, Index n) {
+    for_each_block<S>(Z, kBlockColumns, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
         mlp_forward<S>(layout.decoder, params, layout.activation, block, buf);
         auto dec = buf.output(kBlockColumns);
         auto x = out.middleCols(first, n);
@@ -101,13 +103,13 @@ void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, In
     const uint64_t key = scoring_key(seed);
     std::vector<uint64_t> row_keys(static_cast<size_t>(rows));
     std::vector<double> acc(static_cast<size_t>(rows));
-    for_each_block<S>(X, rows, [&](const Matrix<S>& block, Index first, Index n) {
+    for_each_block<S>(X, rows, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
         for (Index i = 0; i < rows; ++i) row_keys[size_t(i)] = row_key(key, block.col(i).data(), block.rows());
         std::fill(acc.begin(), acc.end(), -std::numeric_limits<double>::infinity());
         for (Index k0 = 0; k0 < n_importance; k0 += samples) {
             const Index k = std::min(samples, n_importance - k0);
             opt.n_samples = k;
-            auto eps = ws.eps.leftCols(rows * k);
+            auto eps = ws.eps.cols(rows * k);
             for (Index i = 0; i < rows; ++i)  // draws k0*J .. of row i's own stream
                 NormalStream(row_keys[size_t(i)], 0).fill(eps.middleCols(i * k, k), uint64_t(k0 * J));
             elbo_step<S>(layout, params, block, eps, opt, ws, nullptr);

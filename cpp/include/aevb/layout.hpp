@@ -81,6 +81,24 @@ struct Layout {
     }
 };
 
+// A (rows, capacity) work buffer whose columns start at multiples of kColumnAlign scalars. Eigen peels the
+// first and last elements of a column off its vector loop according to alignment, and those take a scalar path
+// that rounds differently; with every column aligned alike, a column's arithmetic never depends on its position.
+constexpr Index kColumnAlign = 16;
+
+template <class S> struct ColumnBuffer {
+    Matrix<S> storage;
+    Index rows = 0;
+
+    void resize(Index rows_, Index capacity) {
+        rows = rows_;
+        storage.resize((rows + kColumnAlign - 1) / kColumnAlign * kColumnAlign, capacity);
+    }
+    Index capacity() const { return storage.cols(); }
+    auto cols(Index n) { return storage.topRows(rows).leftCols(n); }
+    auto cols(Index n) const { return storage.topRows(rows).leftCols(n); }
+};
+
 template <class S> Eigen::Map<const Matrix<S>> weight(const S* params, const Dense& d) {
     return {params + d.weight_offset, d.n_out, d.n_in};
 }

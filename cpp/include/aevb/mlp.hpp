@@ -9,8 +9,8 @@ namespace aevb {
 
 // Per-layer outputs and output gradients, allocated once for up to `capacity` columns.
 template <class S> struct MLPBuffers {
-    std::vector<Matrix<S>> out;   // out[l] = f(W_l in_l + b_l), (n_out, capacity)
-    std::vector<Matrix<S>> grad;  // grad[l] = dLoss / d(W_l in_l + b_l)
+    std::vector<ColumnBuffer<S>> out;   // out[l] = f(W_l in_l + b_l), (n_out, capacity)
+    std::vector<ColumnBuffer<S>> grad;  // grad[l] = dLoss / d(W_l in_l + b_l)
 
     void reserve(const std::vector<Dense>& layers, Index capacity) {
         out.resize(layers.size());
@@ -20,9 +20,9 @@ template <class S> struct MLPBuffers {
             grad[l].resize(layers[l].n_out, capacity);
         }
     }
-    Index capacity() const { return out.empty() ? 0 : out[0].cols(); }
-    auto output(Index n) { return out.back().leftCols(n); }
-    auto output_grad(Index n) { return grad.back().leftCols(n); }
+    Index capacity() const { return out.empty() ? 0 : out[0].capacity(); }
+    auto output(Index n) { return out.back().cols(n); }
+    auto output_grad(Index n) { return grad.back().cols(n); }
 };
 
 // out[l] = f(W_l out[l-1] + b_l) for the first n columns of `input`.
@@ -31,11 +31,11 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
                  MLPBuffers<S>& buf) {
     const Index n = input.cols();
     for (size_t l = 0; l < layers.size(); ++l) {
-        auto out = buf.out[l].leftCols(n);
+        auto out = buf.out[l].cols(n);
         if (l == 0)
             out.noalias() = weight(params, layers[l]) * input;
         else
-            out.noalias() = weight(params, layers[l]) * buf.out[l - 1].leftCols(n);
+            out.noalias() = weight(params, layers[l]) * buf.out[l - 1].cols(n);
         out.colwise() += bias(params, layers[l]);
         if (l + 1 < layers.size()) activate(f, out.array());
     }
@@ -50,16 +50,16 @@ void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr) {
     const Index n = input.cols();
     for (size_t l = layers.size(); l-- > 0;) {
-        auto g = buf.grad[l].leftCols(n);
+        auto g = buf.grad[l].cols(n);
         if (l == 0)
             weight(grad_params, layers[l]).noalias() = g * input.transpose();
         else
-            weight(grad_params, layers[l]).noalias() = g * buf.out[l - 1].leftCols(n).transpose();
+            weight(grad_params, layers[l]).noalias() = g * buf.out[l - 1].cols(n).transpose();
         bias(grad_params, layers[l]) = g.rowwise().sum();
         if (l > 0) {
-            auto below = buf.grad[l - 1].leftCols(n);
+            auto below = buf.grad[l - 1].cols(n);
             below.noalias() = weight(params, layers[l]).transpose() * g;
-            multiply_by_derivative(f, below.array(), buf.out[l - 1].leftCols(n).array());
+            multiply_by_derivative(f, below.array(), buf.out[l - 1].cols(n).array());
         } else if (input_grad) {
             input_grad->leftCols(n).noalias() = weight(params, layers[l]).transpose() * g;
         }

@@ -70,7 +70,8 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
     ws.reserve(layout, M, L);
     SleepBuffers<S> sleep;
     if (opt.algorithm == Algorithm::wake_sleep) sleep.reserve(layout, M);
-    Matrix<S> batch(layout.n_features, M);
+    ColumnBuffer<S> batch;
+    batch.resize(layout.n_features, M);
     Vector<S> grad(layout.n_params);
     const uint64_t noise_key = training_noise_key(opt.seed);
 
@@ -81,14 +82,15 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
             break;
         }
         const Index m = std::min(M, n - start);
-        for (Index k = 0; k < m; ++k) batch.col(k) = X.col(rows[size_t(start + k)]);
-        auto eps = ws.eps.leftCols(m * L);
+        auto x = batch.cols(m);
+        for (Index k = 0; k < m; ++k) x.col(k) = X.col(rows[size_t(start + k)]);
+        auto eps = ws.eps.cols(m * L);
         NormalStream(noise_key, uint64_t(step)).fill(eps);  // a fresh stream per optimizer step
         const double bound =
             opt.algorithm == Algorithm::wake_sleep
-                ? wake_sleep_step<S>(layout, params, batch.leftCols(m), eps,
+                ? wake_sleep_step<S>(layout, params, x, eps,
                                      NormalStream(noise_key, uint64_t(step) | kSleepStream), ws, sleep, grad.data())
-                : elbo_step<S>(layout, params, batch.leftCols(m), eps, opt.step, ws, grad.data());
+                : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data());
         add_weight_prior(layout, params, grad.data(), opt.alpha / opt.n_total);
         if (!std::isfinite(bound) || !grad.allFinite()) {
             report.status = TrainStatus::non_finite;

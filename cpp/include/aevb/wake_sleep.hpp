@@ -13,7 +13,7 @@ namespace aevb {
 
 // Buffers for the sleep phase, allocated once for `batch` dreams.
 template <class S> struct SleepBuffers {
-    Matrix<S> z, dream;
+    ColumnBuffer<S> z, dream;
     MLPBuffers<S> decoder;
 
     void reserve(const Layout& layout, Index batch) {
@@ -36,8 +36,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     const double bound = elbo_step<S>(layout, params, X, eps, wake, ws, grad);
 
     // Dream: z ~ N(0, I), x ~ p(x|z).
-    auto z = sleep.z.leftCols(M);
-    auto x = sleep.dream.leftCols(M);
+    auto z = sleep.z.cols(M);
+    auto x = sleep.dream.cols(M);
     dreams.fill(z);
     mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder);
     auto dec = sleep.decoder.output(M);
