@@ -21,7 +21,7 @@ def digits():
 
 
 def small(**kw):
-    params = dict(n_components=3, hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+    params = {"n_components": 3, "hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0}
     params.update(kw)
     return AEVB(**params)
 
@@ -49,8 +49,9 @@ def test_float32_and_float64_agree_to_float32_accuracy(digits):
     m32._optimizer_state = m64._optimizer_state.astype(np.float32)
     np.testing.assert_allclose(m32.transform(X), m64.transform(X), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(m32.score_samples(X), m64.score_samples(X), rtol=1e-5)
-    np.testing.assert_allclose(m32.score_samples(X, n_importance=50),
-                               m64.score_samples(X, n_importance=50), rtol=1e-5)
+    np.testing.assert_allclose(
+        m32.score_samples(X, n_importance=50), m64.score_samples(X, n_importance=50), rtol=1e-5
+    )
 
 
 def test_outputs_keep_the_input_dtype(digits):
@@ -204,11 +205,22 @@ def test_verbose_prints_one_line_per_epoch(digits, capsys):
 def test_non_finite_bound_stops_with_a_clear_error_and_keeps_finite_parameters():
     rng = np.random.default_rng(0)
     X = rng.normal(scale=1e3, size=(200, 5))
-    model = AEVB(n_components=2, hidden_layer_sizes=(8,), likelihood="gaussian", solver="sgd",
-                 learning_rate_init=1e8, max_iter=5, random_state=0)
-    with pytest.raises(FloatingPointError, match=r"non-finite in epoch \d+ \(learning_rate_init=1") as e:
+    model = AEVB(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        likelihood="gaussian",
+        solver="sgd",
+        learning_rate_init=1e8,
+        max_iter=5,
+        random_state=0,
+    )
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite in epoch \d+ \(learning_rate_init=1"
+    ) as e:
         model.fit(X)
-    assert f"in epoch {model.n_iter_} (learning_rate_init=100000000.0, solver='sgd')" in str(e.value)
+    assert f"in epoch {model.n_iter_} (learning_rate_init=100000000.0, solver='sgd')" in str(
+        e.value
+    )
     assert np.all(np.isfinite(model._params))
     assert np.all(np.isfinite(model.transform(X[:3])))
 
@@ -244,7 +256,9 @@ def test_bad_input_after_fit(digits):
     params = model._params.copy()
     with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
         model.partial_fit(X * 2)
-    np.testing.assert_array_equal(model._params, params)  # a rejected call leaves the model as it was
+    np.testing.assert_array_equal(
+        model._params, params
+    )  # a rejected call leaves the model as it was
 
 
 @pytest.mark.parametrize(

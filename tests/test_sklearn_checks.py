@@ -10,23 +10,38 @@ RANGE_ERROR = "needs X in [0, 1]"
 
 
 def _small(likelihood):
-    return AEVB(n_components=2, hidden_layer_sizes=(8,), max_iter=5, likelihood=likelihood,
-                random_state=0)
+    return AEVB(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=5, likelihood=likelihood, random_state=0
+    )
 
 
 # The common checks feed Gaussian blobs and uniform data on [0, 3] and beyond; the Bernoulli likelihood
 # rejects X outside [0, 1] by design, so these checks cannot pass for it. The Gaussian instance runs them
 # all, and test_bernoulli_failures_are_only_the_range_check proves nothing else goes wrong.
 BERNOULLI_RANGE_CHECKS = [
-    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
-    "check_n_features_in_after_fitting", "check_estimators_dtypes", "check_pipeline_consistency",
-    "check_estimators_pickle", "check_f_contiguous_array_estimator",
-    "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes", "check_transformer_n_iter",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-    "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
-    "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d", "check_array_api_input",
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting",
+    "check_estimators_dtypes",
+    "check_pipeline_consistency",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+    "check_transformer_n_iter",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_fit2d_1sample",
+    "check_fit2d_1feature",
+    "check_dict_unchanged",
+    "check_fit_idempotent",
+    "check_fit_check_is_fitted",
+    "check_n_features_in",
+    "check_fit2d_predict1d",
+    "check_array_api_input",
 ]
 REASON = "the check's data lie outside [0, 1], which likelihood='bernoulli' rejects (ValueError)"
 
@@ -37,8 +52,9 @@ def _expected_failures(estimator):
     return {}
 
 
-@parametrize_with_checks([_small("gaussian"), _small("bernoulli")],
-                         expected_failed_checks=_expected_failures)
+@parametrize_with_checks(
+    [_small("gaussian"), _small("bernoulli")], expected_failed_checks=_expected_failures
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -49,15 +65,33 @@ def _check_names(estimator):
 
 # Checks this suite must keep running: if scikit-learn stops yielding one, we want to know.
 CORE_CHECKS = {
-    "check_estimators_dtypes", "check_estimators_pickle", "check_estimators_nan_inf",
-    "check_estimators_empty_data_messages", "check_transformer_general", "check_transformer_preserve_dtypes",
-    "check_methods_subset_invariance", "check_methods_sample_order_invariance", "check_fit_idempotent",
-    "check_n_features_in", "check_dict_unchanged", "check_dont_overwrite_parameters",
-    "check_get_params_invariance", "check_set_params", "check_parameters_default_constructible",
-    "check_no_attributes_set_in_init", "check_fit2d_1sample", "check_fit2d_1feature",
-    "check_readonly_memmap_input", "check_complex_data", "check_dtype_object",
-    "check_fit_check_is_fitted", "check_transformers_unfitted", "check_fit1d",
-    "check_array_api_input", "check_positive_only_tag_during_fit", "check_fit_non_negative",
+    "check_estimators_dtypes",
+    "check_estimators_pickle",
+    "check_estimators_nan_inf",
+    "check_estimators_empty_data_messages",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+    "check_methods_subset_invariance",
+    "check_methods_sample_order_invariance",
+    "check_fit_idempotent",
+    "check_n_features_in",
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_parameters_default_constructible",
+    "check_no_attributes_set_in_init",
+    "check_fit2d_1sample",
+    "check_fit2d_1feature",
+    "check_readonly_memmap_input",
+    "check_complex_data",
+    "check_dtype_object",
+    "check_fit_check_is_fitted",
+    "check_transformers_unfitted",
+    "check_fit1d",
+    "check_array_api_input",
+    "check_positive_only_tag_during_fit",
+    "check_fit_non_negative",
 }
 
 
@@ -80,7 +114,8 @@ def test_bernoulli_failures_are_only_the_range_check():
 def test_gaussian_passes_everything_without_skips():
     results = check_estimator(_small("gaussian"), on_fail=None)
     assert {r["status"] for r in results} == {"passed"}, [
-        (r["check_name"], r["status"]) for r in results if r["status"] != "passed"]
+        (r["check_name"], r["status"]) for r in results if r["status"] != "passed"
+    ]
 
 
 def test_bernoulli_passes_the_checks_on_data_in_range():

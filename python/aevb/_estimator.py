@@ -6,9 +6,15 @@ import os
 import time
 import warnings
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -144,7 +150,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     (1797, 2)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"tanh", "relu", "softplus", "sigmoid"})],
@@ -297,14 +303,16 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if self.early_stopping and not incremental:
             rng = np.random.default_rng(self._seed + self.n_iter_)
             order = rng.permutation(n)
-            n_val = max(1, int(round(self.validation_fraction * n)))
+            n_val = max(1, round(self.validation_fraction * n))
             if n_val >= n:
                 raise ValueError(
                     f"early_stopping needs at least 2 rows; got {n} with "
                     f"validation_fraction={self.validation_fraction}"
                 )
             rows, X_val = np.sort(order[n_val:]), X[np.sort(order[:n_val])]
-            self.validation_scores_ = [] if reset or self.validation_scores_ is None else self.validation_scores_
+            self.validation_scores_ = (
+                [] if reset or self.validation_scores_ is None else self.validation_scores_
+            )
         elif reset:
             self.validation_scores_ = None
         options = self._train_options(n_total=len(rows))
@@ -316,7 +324,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             bound_sum, n_seen, self.t_, status, interrupt = _core.train_epoch(
                 layout, self._params, self._optimizer_state, self.t_, X, rows, self.n_iter_, options
             )
-            if interrupt is not None:  # Ctrl-C: the parameters hold the last complete minibatch update
+            if (
+                interrupt is not None
+            ):  # Ctrl-C: the parameters hold the last complete minibatch update
                 raise interrupt
             self.n_iter_ += 1
             if status == "non_finite":
@@ -347,7 +357,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 return
             if self._no_improvement_count > self.n_iter_no_change:
                 if self.verbose:
-                    print(f"[AEVB] no improvement of {self.tol} for {self.n_iter_no_change} epochs; stopping")
+                    print(
+                        f"[AEVB] no improvement of {self.tol} for {self.n_iter_no_change} epochs; stopping"
+                    )
                 break
         else:
             warnings.warn(
@@ -394,14 +406,21 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"its own samples; n_mc_samples must be 1, got {self.n_mc_samples}"
             )
         if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup):
-            raise ValueError("beta and kl_warmup weight the ELBO's KL term; the importance-weighted "
-                             f"bound (n_importance={self.n_importance}) has none to weight")
+            raise ValueError(
+                "beta and kl_warmup weight the ELBO's KL term; the importance-weighted "
+                f"bound (n_importance={self.n_importance}) has none to weight"
+            )
         if self.algorithm == "wake-sleep" and (
-            self.n_importance > 1 or self.n_mc_samples > 1 or self.beta != 1 or self.kl_warmup
+            self.n_importance > 1
+            or self.n_mc_samples > 1
+            or self.beta != 1
+            or self.kl_warmup
             or self.kl != "analytic"
         ):
-            raise ValueError("algorithm='wake-sleep' has no variational bound to reweight: "
-                             "n_importance, n_mc_samples, beta, kl_warmup and kl keep their defaults")
+            raise ValueError(
+                "algorithm='wake-sleep' has no variational bound to reweight: "
+                "n_importance, n_mc_samples, beta, kl_warmup and kl keep their defaults"
+            )
 
     def _train_options(self, n_total):
         importance = self.n_importance > 1
@@ -493,7 +512,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        out = _core.decode(self._layout(), self._params, self._as_compute(Z), False, 0, self._n_threads())
+        out = _core.decode(
+            self._layout(), self._params, self._as_compute(Z), False, 0, self._n_threads()
+        )
         return out.astype(Z.dtype, copy=False)
 
     def sample(self, n_samples=1, random_state=None, noise=True):
@@ -515,8 +536,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
         seed = int(check_random_state(random_state).randint(0, _SEED_HIGH, dtype=np.int64))
-        return _core.generate(self._layout(), self._params, int(n_samples), seed, bool(noise),
-                              self._n_threads())
+        return _core.generate(
+            self._layout(), self._params, int(n_samples), seed, bool(noise), self._n_threads()
+        )
 
     def score_samples(self, X, n_importance=1):
         """A stochastic lower bound on log p(x) per row, in nats.
@@ -541,7 +563,11 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self)
-        if not isinstance(n_importance, Integral) or isinstance(n_importance, bool) or n_importance < 1:
+        if (
+            not isinstance(n_importance, Integral)
+            or isinstance(n_importance, bool)
+            or n_importance < 1
+        ):
             raise ValueError(f"n_importance must be a positive integer; got {n_importance!r}")
         X = self._validate_X(X, reset=False)
         return self._score(self._as_compute(X), int(n_importance))
@@ -596,8 +622,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _layout(self):
         a = self._architecture
-        return _core.Layout(a["n_features"], a["n_components"], a["hidden"], a["activation"],
-                            a["likelihood"])
+        return _core.Layout(
+            a["n_features"], a["n_components"], a["hidden"], a["activation"], a["likelihood"]
+        )
 
     def _compute_dtype(self):
         dtype = np.dtype(self.dtype) if self.dtype is not None else None
@@ -634,7 +661,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return Z
 
     def _score(self, X, n_importance):
-        return _core.score(self._layout(), self._params, X, n_importance, self._seed, self._n_threads())
+        return _core.score(
+            self._layout(), self._params, X, n_importance, self._seed, self._n_threads()
+        )
 
     def _n_threads(self):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
