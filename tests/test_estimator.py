@@ -293,3 +293,38 @@ def test_set_output_pandas(digits):
     out = model.transform(digits[0][:40])
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["aevb0", "aevb1", "aevb2"]
+
+
+def test_callbacks_see_every_epoch_and_can_stop(digits):
+    seen = []
+
+    def record(model, info):
+        seen.append((info["epoch"], info["bound"], info["validation_score"]))
+        return info["epoch"] == 3
+
+    model = small(max_iter=10, callbacks=[record, lambda model, info: None]).fit(digits[0][:100])
+    assert model.n_iter_ == 3
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert [b for _, b, _ in seen] == [-loss for loss in model.loss_curve_]
+    assert all(v is None for _, _, v in seen)
+
+
+def test_interrupt_keeps_a_usable_model(digits):
+    # Ctrl-C while C++ runs an epoch: a timer thread sends SIGINT to this process mid-fit.
+    import signal
+    import threading
+
+    X = digits[0]
+    model = small(max_iter=10_000, hidden_layer_sizes=(64,), batch_size=10)
+    timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X)
+    finally:
+        timer.cancel()
+    assert 0 < model.n_iter_ < 10_000 and len(model.loss_curve_) == model.n_iter_
+    assert model.t_ >= model.n_iter_ * (len(X) // 10)  # steps of the interrupted epoch count too
+    assert np.all(np.isfinite(model._params))
+    assert np.all(np.isfinite(model.transform(X[:5])))
+    model.partial_fit(X)  # and training can go on

@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aevb import _core
+from aevb._progress import EpochReporter
 
 _SEED_HIGH = np.iinfo(np.int64).max
 
@@ -93,7 +94,12 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Seeds initialization, shuffling, the noise of training and the noise of scoring. The same
         integer gives a bit-identical fit for the same ``n_jobs``.
     verbose : int, default=0
-        Print one line per epoch.
+        Print one line per epoch (``[AEVB] epoch 3/50, bound -104.21, 0.85 s``), with a tqdm progress
+        bar where stderr is a terminal and tqdm is installed.
+    callbacks : list of callable or None, default=None
+        Each is called after every epoch as ``callback(model, info)`` with ``info`` a dict of
+        ``epoch``, ``bound``, ``validation_score`` (or None) and ``seconds``; returning True stops
+        training, as XGBoost's and LightGBM's callbacks do.
     n_jobs : int or None, default=None
         Threads for the matrix products. None means all available cores (as numpy's BLAS does);
         -1 as well; other negatives count back from the core count, as in joblib.
@@ -174,6 +180,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
         "n_jobs": [Integral, None],
         "dtype": "no_validation",  # checked in _compute_dtype, which accepts dtype-likes
         "beta_1": [Interval(Real, 0, 1, closed="left")],
@@ -209,6 +216,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         warm_start=False,
         random_state=None,
         verbose=0,
+        callbacks=None,
         n_jobs=None,
         dtype=np.float32,
         beta_1=0.9,
@@ -240,6 +248,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.beta_1 = beta_1
@@ -318,57 +327,82 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         options = self._train_options(n_total=len(rows))
         layout = self._layout()
         best_params = None
-        for _ in range(max_epochs):
-            start = time.perf_counter()
-            options["beta"] = self._kl_weight(self.n_iter_)
-            bound_sum, n_seen, self.t_, status, interrupt = _core.train_epoch(
-                layout, self._params, self._optimizer_state, self.t_, X, rows, self.n_iter_, options
-            )
-            if (
-                interrupt is not None
-            ):  # Ctrl-C: the parameters hold the last complete minibatch update
-                raise interrupt
-            self.n_iter_ += 1
-            if status == "non_finite":
-                raise FloatingPointError(
-                    f"[AEVB] the bound or its gradient became non-finite in epoch {self.n_iter_} "
-                    f"(learning_rate_init={self.learning_rate_init}, solver={self.solver!r}); the model "
-                    "keeps its last finite parameters. Lower learning_rate_init or scale the data."
+        reporter = EpochReporter(self.verbose, max_epochs)
+        try:
+            for _ in range(max_epochs):
+                start = time.perf_counter()
+                options["beta"] = self._kl_weight(self.n_iter_)
+                bound_sum, n_seen, self.t_, status, interrupt = _core.train_epoch(
+                    layout,
+                    self._params,
+                    self._optimizer_state,
+                    self.t_,
+                    X,
+                    rows,
+                    self.n_iter_,
+                    options,
                 )
-            loss = -bound_sum / n_seen
-            self.loss_curve_.append(loss)
-            self.best_loss_ = min(self.best_loss_, loss)
-            line = f"[AEVB] epoch {self.n_iter_}/{max_epochs}, bound {-loss:.2f}"
-            if X_val is not None:
-                score = float(np.mean(self._score(X_val, 1)))
-                self.validation_scores_.append(score)
-                line += f", val {score:.2f}"
-                if score > self.best_validation_score_:
-                    best_params = (self._params.copy(), self._optimizer_state.copy())
-                improved = score >= self.best_validation_score_ + self.tol
-                self.best_validation_score_ = max(self.best_validation_score_, score)
-            else:
-                improved = loss <= self._last_best_loss - self.tol
-            self._last_best_loss = min(self._last_best_loss, loss)
-            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-            if self.verbose:
-                print(f"{line}, {time.perf_counter() - start:.2f} s", flush=True)
-            if incremental:
-                return
-            if self._no_improvement_count > self.n_iter_no_change:
-                if self.verbose:
-                    print(
-                        f"[AEVB] no improvement of {self.tol} for {self.n_iter_no_change} epochs; stopping"
+                if (
+                    interrupt is not None
+                ):  # Ctrl-C: parameters hold the last complete minibatch step
+                    raise interrupt
+                self.n_iter_ += 1
+                if status == "non_finite":
+                    raise FloatingPointError(
+                        f"[AEVB] the bound or its gradient became non-finite in epoch {self.n_iter_} "
+                        f"(learning_rate_init={self.learning_rate_init}, solver={self.solver!r}); the "
+                        "model keeps its last finite parameters. Lower learning_rate_init or scale X."
                     )
-                break
-        else:
-            warnings.warn(
-                f"AEVB: max_iter={self.max_iter} epochs reached and the bound is still improving; "
-                "consider raising max_iter.",
-                ConvergenceWarning,
-            )
+                validation = None if X_val is None else float(np.mean(self._score(X_val, 1)))
+                if validation is not None and validation > self.best_validation_score_:
+                    best_params = (self._params.copy(), self._optimizer_state.copy())
+                self._record_epoch(-bound_sum / n_seen, validation)
+                seconds = time.perf_counter() - start
+                reporter.epoch(self.n_iter_, max_epochs, -self.loss_curve_[-1], validation, seconds)
+                if self._callbacks_say_stop(validation, seconds):
+                    reporter.message("stopped by a callback")
+                    break
+                if incremental:
+                    break
+                if self._no_improvement_count > self.n_iter_no_change:
+                    reporter.message(
+                        f"no improvement of {self.tol} for {self.n_iter_no_change} epochs; stopping"
+                    )
+                    break
+            else:
+                warnings.warn(
+                    f"AEVB: max_iter={self.max_iter} epochs reached and the bound is still improving; "
+                    "consider raising max_iter.",
+                    ConvergenceWarning,
+                )
+        finally:
+            reporter.close()
         if best_params is not None:  # early stopping keeps the best validated epoch
             self._params[:], self._optimizer_state[:] = best_params
+
+    def _record_epoch(self, loss, validation):
+        """History and MLPRegressor's stopping rule: count epochs that improve by less than tol."""
+        self.loss_curve_.append(loss)
+        self.best_loss_ = min(self.best_loss_, loss)
+        if validation is not None:
+            self.validation_scores_.append(validation)
+            improved = validation >= self.best_validation_score_ + self.tol
+            self.best_validation_score_ = max(self.best_validation_score_, validation)
+        else:
+            improved = loss <= self._last_best_loss - self.tol
+        self._last_best_loss = min(self._last_best_loss, loss)
+        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+
+    def _callbacks_say_stop(self, validation, seconds):
+        info = {
+            "epoch": self.n_iter_,
+            "bound": -self.loss_curve_[-1],
+            "validation_score": validation,
+            "seconds": seconds,
+        }
+        # Every callback sees every epoch; any one returning True stops training.
+        answers = [callback(self, info) for callback in self.callbacks or ()]
+        return any(bool(answer) for answer in answers)
 
     def _initialize(self, n_features):
         rng = check_random_state(self.random_state)
