@@ -252,10 +252,33 @@ template <class F32, class F64> auto by_dtype(const py::array& params, F32 f32, 
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "aevb's C++/Eigen core: fused SGVB step, epochs, scoring (private; use aevb.AEVB)";
+// Which CPU features this machine has, for choosing among the builds (x86-64; elsewhere only the baseline).
+py::dict cpu_supports() {
+    py::dict out;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    out["avx2"] = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    out["avx512"] = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    out["avx2"] = false;
+    out["avx512"] = false;
+#endif
+    return out;
+}
 
-    py::class_<Layout>(m, "Layout")
+#ifndef AEVB_MODULE
+#define AEVB_MODULE _core
+#define AEVB_ISA "baseline"
+#endif
+
+PYBIND11_MODULE(AEVB_MODULE, m) {
+    m.doc() = "aevb's C++/Eigen core: fused SGVB step, epochs, scoring (private; use aevb.AEVB)";
+    m.attr("isa") = AEVB_ISA;
+    m.attr("simd") = Eigen::SimdInstructionSetsInUse();
+    m.def("cpu_supports", &cpu_supports, "{'avx2': bool, 'avx512': bool}: the instruction sets this CPU runs.");
+
+    py::class_<Layout>(m, "Layout", py::module_local())  // each build has its own Layout type
         .def(py::init([](Index n_features, Index n_components, std::vector<Index> hidden, const std::string& activation,
                          const std::string& likelihood) {
                  try {

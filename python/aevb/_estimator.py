@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aevb import _core
+from aevb._native import core as _core
 from aevb._progress import EpochReporter
 
 _SEED_HIGH = np.iinfo(np.int64).max

@@ -20,34 +20,40 @@ struct OptimizerConfig {
     bool nesterov = true;
 };
 
+// Plain loops, one pass per update, which the compiler vectorizes with exact square roots. (Eigen's fast
+// packet sqrt is approximate while its scalar sqrt is exact, so an Eigen expression would round an element
+// differently depending on whether the buffer's alignment puts it in the vectorized body: not reproducible.)
 template <class S>
-void optimizer_step(const OptimizerConfig& cfg, S* params_, const S* grad_, S* state_, Index n, int64_t& step) {
-    Eigen::Map<Vector<S>> p(params_, n);
-    Eigen::Map<const Vector<S>> g(grad_, n);
-    Eigen::Map<Vector<S>> s0(state_, n), s1(state_ + n, n);
+void optimizer_step(const OptimizerConfig& cfg, S* params, const S* grad, S* state, Index n, int64_t& step) {
+    S* s0 = state;
+    S* s1 = state + n;
     const S lr = S(cfg.learning_rate), eps = S(cfg.epsilon);
     ++step;
     switch (cfg.solver) {
         case Solver::adam: {  // Kingma & Ba 2015, Algorithm 1, with PyTorch's placement of epsilon
             const S b1 = S(cfg.beta_1), b2 = S(cfg.beta_2);
-            const S correction1 = S(1) - S(std::pow(cfg.beta_1, double(step)));
-            const S correction2 = S(1) - S(std::pow(cfg.beta_2, double(step)));
-            s0 = b1 * s0 + (S(1) - b1) * g;                       // m = b1 m + (1 - b1) g
-            s1 = b2 * s1 + (S(1) - b2) * g.cwiseProduct(g);       // v = b2 v + (1 - b2) g^2
-            p.array() -= (lr / correction1) * s0.array() / (s1.array().sqrt() / std::sqrt(correction2) + eps);
+            const S step_size = lr / (S(1) - S(std::pow(cfg.beta_1, double(step))));
+            const S inv_sqrt_correction2 = S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))));
+            for (Index i = 0; i < n; ++i) {
+                const S g = grad[i];
+                s0[i] = b1 * s0[i] + (S(1) - b1) * g;      // m = b1 m + (1 - b1) g
+                s1[i] = b2 * s1[i] + (S(1) - b2) * g * g;  // v = b2 v + (1 - b2) g^2
+                params[i] -= step_size * s0[i] / (std::sqrt(s1[i]) * inv_sqrt_correction2 + eps);
+            }
             break;
         }
         case Solver::adagrad:  // Duchi et al. 2011: p -= lr g / (sqrt(sum g^2) + eps)
-            s0 += g.cwiseProduct(g);
-            p.array() -= lr * g.array() / (s0.array().sqrt() + eps);
+            for (Index i = 0; i < n; ++i) {
+                s0[i] += grad[i] * grad[i];
+                params[i] -= lr * grad[i] / (std::sqrt(s0[i]) + eps);
+            }
             break;
         case Solver::sgd: {  // v = momentum v - lr g; p += v, or p += momentum v - lr g (Nesterov)
             const S mom = S(cfg.momentum);
-            s0 = mom * s0 - lr * g;
-            if (cfg.nesterov)
-                p += mom * s0 - lr * g;
-            else
-                p += s0;
+            for (Index i = 0; i < n; ++i) {
+                s0[i] = mom * s0[i] - lr * grad[i];
+                params[i] += cfg.nesterov ? mom * s0[i] - lr * grad[i] : s0[i];
+            }
             break;
         }
     }

@@ -1,0 +1,57 @@
+"""The builds of the core for each instruction set: the best one is chosen, and all agree to rounding."""
+
+import importlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aevb import _core
+from aevb._native import core
+
+SUPPORTED = [isa for isa in ("avx2", "avx512") if _core.cpu_supports()[isa]]
+
+
+def _module(isa):
+    return importlib.import_module({"avx2": "aevb._core_avx2", "avx512": "aevb._core_avx512"}[isa])
+
+
+def test_the_best_supported_build_is_loaded():
+    expected = "avx512" if "avx512" in SUPPORTED else ("avx2" if SUPPORTED else "baseline")
+    assert core.isa == expected
+    assert _core.isa == "baseline"
+
+
+@pytest.mark.parametrize("isa", SUPPORTED)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_builds_agree_to_rounding(isa, likelihood):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(37, 23))
+    eps = rng.standard_normal((37 * 2, 4))
+    results = []
+    for module in (_core, _module(isa)):
+        layout = module.Layout(23, 4, [17, 9], "tanh", likelihood)
+        params = np.empty(layout.n_params)
+        module.init_params(layout, 5, params)
+        grad = np.empty_like(params)
+        total, rows = module.elbo_step(layout, params, X, eps, "analytic", 2, 1.0, grad)
+        scores = module.score(layout, params, X, 30, 7, 1)
+        results.append((params, total, rows, grad, scores))
+    (p0, t0, r0, g0, s0), (p1, t1, r1, g1, s1) = results
+    np.testing.assert_array_equal(p0, p1)  # initialization is exact integer-derived arithmetic
+    np.testing.assert_allclose(t1, t0, rtol=1e-12)
+    np.testing.assert_allclose(r1, r0, rtol=1e-12)
+    np.testing.assert_allclose(g1, g0, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s1, s0, rtol=1e-11)
+
+
+def test_aevb_isa_forces_a_build():
+    code = "from aevb._native import core; print(core.isa)"
+    env = dict(os.environ, AEVB_ISA="baseline")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "baseline", out.stderr
+    env["AEVB_ISA"] = "sse9"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "AEVB_ISA must be one of" in out.stderr
