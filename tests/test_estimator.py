@@ -315,7 +315,7 @@ def test_interrupt_keeps_a_usable_model(digits):
     import threading
 
     X = digits[0]
-    model = small(max_iter=10_000, hidden_layer_sizes=(64,), batch_size=10)
+    model = small(max_iter=10_000, n_iter_no_change=10_000, hidden_layer_sizes=(64,), batch_size=10)
     timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGINT))
     timer.start()
     try:
