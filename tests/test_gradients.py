@@ -190,7 +190,7 @@ def test_clamped_log_variance(lik, obj):
     *_, b_dec = layout.decoder[-1]
     if lik == "gaussian":
         params[b_dec + D] = 40.0  # first feature: log variance -> clamped to +15
-    enc = _core.encode(layout, params, X, 0)
+    enc = _core.encode(layout, params, X, 1)
     assert np.all(enc[:, J] == lo)
     _, rows, grad = core_step(layout, params, X, eps, obj, 3)
     np.testing.assert_allclose(
@@ -244,21 +244,21 @@ def small_model(dtype=np.float64, lik="bernoulli", n=40, d=6, seed=0):
 def test_score_deterministic_and_seeded(dtype, K):
     """Same seed: identical scores (also across thread counts); another seed: other scores."""
     layout, params, X = small_model(dtype)
-    s = _core.score(layout, params, X, K, 5, 0)
+    s = _core.score(layout, params, X, K, 5, 1)
     assert s.dtype == np.float64 and s.shape == (X.shape[0],) and np.all(np.isfinite(s))
-    np.testing.assert_array_equal(s, _core.score(layout, params, X, K, 5, 0))
+    np.testing.assert_array_equal(s, _core.score(layout, params, X, K, 5, 1))
     np.testing.assert_array_equal(s, _core.score(layout, params, X, K, 5, 1))
     np.testing.assert_array_equal(s, _core.score(layout, params, X, K, 5, 2))
-    assert np.all(s != _core.score(layout, params, X, K, 6, 0))
+    assert np.all(s != _core.score(layout, params, X, K, 6, 1))
 
 
 def _row_scores(layout, params, X, K, seed):
     """(whole call, one call per row, permuted call mapped back to the original order)."""
-    whole = _core.score(layout, params, X, K, seed, 0)
-    alone = np.array([_core.score(layout, params, X[[i]], K, seed, 0)[0] for i in range(len(X))])
+    whole = _core.score(layout, params, X, K, seed, 1)
+    alone = np.array([_core.score(layout, params, X[[i]], K, seed, 1)[0] for i in range(len(X))])
     perm = rng_for("perm", len(X)).permutation(len(X))
     permuted = np.empty_like(whole)
-    permuted[perm] = _core.score(layout, params, X[perm], K, seed, 0)
+    permuted[perm] = _core.score(layout, params, X[perm], K, seed, 1)
     return whole, alone, permuted
 
 
@@ -294,11 +294,11 @@ def test_score_float32_matches_float64(K):
     """Rows are keyed at float precision, so float32 and float64 scoring of the same (float32
     representable) data and parameters use the same noise and agree to float32 accuracy."""
     layout, params, X = small_model(np.float32, lik="gaussian", n=50)
-    s32 = _core.score(layout, params, X, K, 4, 0)
-    s64 = _core.score(layout, params.astype(np.float64), X.astype(np.float64), K, 4, 0)
+    s32 = _core.score(layout, params, X, K, 4, 1)
+    s64 = _core.score(layout, params.astype(np.float64), X.astype(np.float64), K, 4, 1)
     np.testing.assert_allclose(s32, s64, rtol=1e-4)
     assert np.all(
-        s64 != _core.score(layout, params.astype(np.float64), X.astype(np.float64), K, 5, 0)
+        s64 != _core.score(layout, params.astype(np.float64), X.astype(np.float64), K, 5, 1)
     )
 
 
@@ -310,7 +310,7 @@ def test_score_expectation_matches_reference():
     rng = rng_for("expectation")
     n_seeds, n_ref = 1500, 100_000
     for K, objective in ((1, "analytic"), (5, "importance")):
-        core = np.array([_core.score(layout, params, X, K, seed, 0)[0] for seed in range(n_seeds)])
+        core = np.array([_core.score(layout, params, X, K, seed, 1)[0] for seed in range(n_seeds)])
         eps = rng.standard_normal((n_ref * K, layout.n_components))
         reference = ref.bound(
             layout, "tanh", "bernoulli", params, np.repeat(X, n_ref, 0), eps, objective
@@ -328,7 +328,7 @@ def test_importance_bound_increases_with_k():
     prefix of the larger K's draws (same row stream), so differences are paired; each mean
     difference must exceed 5 of its standard errors."""
     layout, params, X = small_model(n=300, d=8, seed=1)
-    s = {K: _core.score(layout, params, X, K, 0, 0) for K in (10, 100, 1000)}
+    s = {K: _core.score(layout, params, X, K, 0, 1) for K in (10, 100, 1000)}
     for small, large in ((10, 100), (100, 1000)):
         d = s[large] - s[small]
         assert d.mean() > 5 * d.std(ddof=1) / np.sqrt(d.size), (small, large, d.mean(), d.std())
@@ -413,8 +413,8 @@ def test_score_exact_posterior(dtype, rtol):
     layout, params, X, info = linear_gaussian(dtype, n=200)
     logp = info["logp"]
     for K in (2, 5000):
-        np.testing.assert_allclose(_core.score(layout, params, X, K, 0, 0), logp, rtol=rtol)
-    resid = _core.score(layout, params, X, 1, 0, 0) - logp
+        np.testing.assert_allclose(_core.score(layout, params, X, K, 0, 1), logp, rtol=rtol)
+    resid = _core.score(layout, params, X, 1, 0, 1) - logp
     se = resid.std(ddof=1) / np.sqrt(resid.size)
     assert resid.std() > 0.01  # estimator B: noisy even at the true posterior
     assert abs(resid.mean()) < 5 * se
@@ -439,7 +439,7 @@ def test_score_loose_posterior(dtype):
     elbo = logp - kl
     assert kl.mean() > 0.5  # the bound is visibly loose at K = 1 ...
 
-    s1 = _core.score(layout, params, X, 1, 0, 0)
+    s1 = _core.score(layout, params, X, 1, 0, 1)
     resid = s1 - elbo  # ... and K = 1 estimates the ELBO (unbiased)
     assert abs(resid.mean()) < 5 * resid.std(ddof=1) / np.sqrt(resid.size)
     assert np.mean(logp - s1) > 0.4
@@ -447,7 +447,7 @@ def test_score_loose_posterior(dtype):
     K, rows = 5000, slice(0, 20)
     chi2 = np.prod(c / np.sqrt(a * (2 * c - a)) * np.exp(dm2 / (2 * c - a)), axis=1) - 1.0
     sd, bias = np.sqrt(chi2 / K), chi2 / (2 * K)
-    sK = _core.score(layout, params, X[rows], K, 0, 0)
+    sK = _core.score(layout, params, X[rows], K, 0, 1)
     err = sK - logp[rows]
     assert abs(err.mean()) < 0.05
     assert np.all(np.abs(err) < 5 * sd[rows] + bias[rows]), (err, sd[rows])
@@ -467,13 +467,13 @@ def test_encode_decode_match_reference(dtype, rtol, lik, act):
     layout = _core.Layout(N_FEATURES, N_COMPONENTS, [5, 3], act, lik)
     params = make_params(layout, rng, scale=0.3, dtype=dtype)
     X = make_data("unit", rng, n=7).astype(dtype)
-    enc = _core.encode(layout, params, X, 0)
+    enc = _core.encode(layout, params, X, 1)
     assert enc.shape == (7, 2 * N_COMPONENTS) and enc.dtype == dtype
     mu, logvar = ref.encode(layout, act, params, X)
     np.testing.assert_allclose(enc, np.hstack([mu, logvar]), rtol=rtol, atol=rtol)
 
     Z = rng.standard_normal((9, N_COMPONENTS)).astype(dtype)
-    dec = _core.decode(layout, params, Z, False, 0, 0)
+    dec = _core.decode(layout, params, Z, False, 0, 1)
     assert dec.shape == (9, N_FEATURES) and dec.dtype == dtype
     out = ref.mlp(layout.decoder, params.astype(np.float64), act, Z.astype(np.float64))
     if lik == "bernoulli":
@@ -493,12 +493,12 @@ def test_decode_draws_bernoulli(dtype):
     params = make_params(layout, rng, scale=0.5, dtype=dtype)
     n = 20_000
     Z = np.repeat(rng.standard_normal((1, N_COMPONENTS)), n, axis=0).astype(dtype)
-    p = _core.decode(layout, params, Z[:1], False, 0, 0)[0].astype(np.float64)
-    x = _core.decode(layout, params, Z, True, 3, 0)
+    p = _core.decode(layout, params, Z[:1], False, 0, 1)[0].astype(np.float64)
+    x = _core.decode(layout, params, Z, True, 3, 1)
     assert x.shape == (n, N_FEATURES) and x.dtype == dtype
     assert set(np.unique(x)) <= {0.0, 1.0}
-    np.testing.assert_array_equal(x, _core.decode(layout, params, Z, True, 3, 0))
-    assert np.any(x != _core.decode(layout, params, Z, True, 4, 0))
+    np.testing.assert_array_equal(x, _core.decode(layout, params, Z, True, 3, 1))
+    assert np.any(x != _core.decode(layout, params, Z, True, 4, 1))
     assert np.all(np.abs(x.mean(axis=0) - p) < 5 * np.sqrt(p * (1 - p) / n))
 
 
@@ -508,16 +508,16 @@ def test_generate(dtype):
     rng = rng_for("generate")
     layout = _core.Layout(N_FEATURES, N_COMPONENTS, [5], "tanh", "bernoulli")
     params = make_params(layout, rng, dtype=dtype)
-    x = _core.generate(layout, params, 50, 1, True, 0)
+    x = _core.generate(layout, params, 50, 1, True, 1)
     assert x.shape == (50, N_FEATURES) and x.dtype == dtype
     assert set(np.unique(x)) == {0.0, 1.0}
-    np.testing.assert_array_equal(x, _core.generate(layout, params, 50, 1, True, 0))
+    np.testing.assert_array_equal(x, _core.generate(layout, params, 50, 1, True, 1))
     np.testing.assert_array_equal(x, _core.generate(layout, params, 50, 1, True, 2))
-    assert np.any(x != _core.generate(layout, params, 50, 2, True, 0))
-    means = _core.generate(layout, params, 50, 1, False, 0)
+    assert np.any(x != _core.generate(layout, params, 50, 2, True, 1))
+    means = _core.generate(layout, params, 50, 1, False, 1)
     assert np.all((means > 0) & (means < 1)) and len(np.unique(means)) > 50
-    np.testing.assert_array_equal(means, _core.generate(layout, params, 50, 1, False, 0))
-    assert _core.generate(layout, params, 0, 1, True, 0).shape == (0, N_FEATURES)
+    np.testing.assert_array_equal(means, _core.generate(layout, params, 50, 1, False, 1))
+    assert _core.generate(layout, params, 0, 1, True, 1).shape == (0, N_FEATURES)
 
 
 @pytest.mark.parametrize("dtype", (np.float64, np.float32))
@@ -534,7 +534,7 @@ def test_generate_linear_gaussian_moments(dtype, draw):
     b, v = p64[bb : bb + D], np.exp(p64[bb + D : bb + 2 * D])
     C = A.T @ A + (np.diag(v) if draw else 0.0)
     n = 20_000
-    x = _core.generate(layout, params, n, 7, draw, 0).astype(np.float64)
+    x = _core.generate(layout, params, n, 7, draw, 1).astype(np.float64)
     assert x.shape == (n, D)
     assert np.all(np.abs(x.mean(axis=0) - b) < 5 * np.sqrt(np.diag(C) / n))
     se = np.sqrt((np.outer(np.diag(C), np.diag(C)) + C**2) / n)

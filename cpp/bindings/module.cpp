@@ -91,8 +91,9 @@ template <class S> py::array_t<S> data_of(const Layout& layout, const py::array&
     return x;
 }
 
-void set_threads(int n_threads) {
-    if (n_threads > 0) Eigen::setNbThreads(n_threads);
+int threads_of(int n_threads) {
+    if (n_threads < 1) throw py::value_error("n_threads must be >= 1; got " + std::to_string(n_threads));
+    return n_threads;
 }
 
 py::list layer_table(const std::vector<Dense>& layers) {
@@ -162,8 +163,8 @@ py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array sta
     opt.n_total = o["n_total"].cast<double>();
     opt.shuffle = o["shuffle"].cast<bool>();
     opt.seed = o["seed"].cast<uint64_t>();
+    opt.n_threads = threads_of(o["n_threads"].cast<int>());
     expect(opt.batch_size >= 1 && opt.step.n_samples >= 1 && opt.n_total > 0, "batch_size, n_samples, n_total must be positive");
-    set_threads(o["n_threads"].cast<int>());
 
     // Ctrl-C: the loop asks at each minibatch boundary; the Python error stays set and is raised below.
     bool interrupted_by_signal = false;
@@ -190,27 +191,27 @@ py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array sta
 template <class S> py::array_t<double> score_impl(const Layout& layout, const py::array& params, const py::array& X,
                                                    Index n_importance, uint64_t seed, int n_threads) {
     auto p = params_of<S>(layout, params);
+    n_threads = threads_of(n_threads);
     auto x = data_of<S>(layout, X, layout.n_features, "X");
     expect(n_importance >= 1, "n_importance must be >= 1; got " + std::to_string(n_importance));
     py::array_t<double> out(x.shape(0));
     double* o = out.mutable_data();
     {
         py::gil_scoped_release release;
-        set_threads(n_threads);
-        score<S>(layout, p.data(), columns(x), n_importance, seed, o);
+        score<S>(layout, p.data(), columns(x), n_importance, seed, o, n_threads);
     }
     return out;
 }
 
 template <class S> py::array_t<S> encode_impl(const Layout& layout, const py::array& params, const py::array& X, int n_threads) {
     auto p = params_of<S>(layout, params);
+    n_threads = threads_of(n_threads);
     auto x = data_of<S>(layout, X, layout.n_features, "X");
     py::array_t<S> out({x.shape(0), py::ssize_t(2 * layout.n_components)});
     auto o = columns_mut(out);
     {
         py::gil_scoped_release release;
-        set_threads(n_threads);
-        encode<S>(layout, p.data(), columns(x), o);
+        encode<S>(layout, p.data(), columns(x), o, n_threads);
     }
     return out;
 }
@@ -218,13 +219,13 @@ template <class S> py::array_t<S> encode_impl(const Layout& layout, const py::ar
 template <class S> py::array_t<S> decode_impl(const Layout& layout, const py::array& params, const py::array& Z,
                                               bool draw, uint64_t seed, int n_threads) {
     auto p = params_of<S>(layout, params);
+    n_threads = threads_of(n_threads);
     auto z = data_of<S>(layout, Z, layout.n_components, "Z");
     py::array_t<S> out({z.shape(0), py::ssize_t(layout.n_features)});
     auto o = columns_mut(out);
     {
         py::gil_scoped_release release;
-        set_threads(n_threads);
-        decode<S>(layout, p.data(), columns(z), o, draw, mix64(seed));
+        decode<S>(layout, p.data(), columns(z), o, n_threads, draw, mix64(seed));
     }
     return out;
 }
@@ -232,13 +233,13 @@ template <class S> py::array_t<S> decode_impl(const Layout& layout, const py::ar
 template <class S> py::array_t<S> generate_impl(const Layout& layout, const py::array& params, Index n, uint64_t seed,
                                                 bool draw, int n_threads) {
     auto p = params_of<S>(layout, params);
+    n_threads = threads_of(n_threads);
     expect(n >= 0, "the number of samples must be >= 0");
     py::array_t<S> out({py::ssize_t(n), py::ssize_t(layout.n_features)});
     auto o = columns_mut(out);
     {
         py::gil_scoped_release release;
-        set_threads(n_threads);
-        generate<S>(layout, p.data(), seed, draw, o);
+        generate<S>(layout, p.data(), seed, draw, o, n_threads);
     }
     return out;
 }
@@ -322,23 +323,23 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
     m.def("score", [](const Layout& l, const py::array& params, const py::array& X, Index n_importance, uint64_t seed, int n_threads) {
         return by_dtype(params, [&] { return score_impl<float>(l, params, X, n_importance, seed, n_threads); },
                         [&] { return score_impl<double>(l, params, X, n_importance, seed, n_threads); });
-    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_importance"), py::arg("seed"), py::arg("n_threads") = 0);
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_importance"), py::arg("seed"), py::arg("n_threads") = 1);
 
     m.def("encode", [](const Layout& l, const py::array& params, const py::array& X, int n_threads) {
         return by_dtype(params, [&] { return py::array(encode_impl<float>(l, params, X, n_threads)); },
                         [&] { return py::array(encode_impl<double>(l, params, X, n_threads)); });
-    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_threads") = 0);
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_threads") = 1);
 
     m.def("decode", [](const Layout& l, const py::array& params, const py::array& Z, bool draw, uint64_t seed, int n_threads) {
         return by_dtype(params, [&] { return py::array(decode_impl<float>(l, params, Z, draw, seed, n_threads)); },
                         [&] { return py::array(decode_impl<double>(l, params, Z, draw, seed, n_threads)); });
     }, py::arg("layout"), py::arg("params"), py::arg("Z"), py::arg("draw") = false, py::arg("seed") = 0,
-       py::arg("n_threads") = 0);
+       py::arg("n_threads") = 1);
 
     m.def("generate", [](const Layout& l, const py::array& params, Index n, uint64_t seed, bool draw, int n_threads) {
         return by_dtype(params, [&] { return py::array(generate_impl<float>(l, params, n, seed, draw, n_threads)); },
                         [&] { return py::array(generate_impl<double>(l, params, n, seed, draw, n_threads)); });
-    }, py::arg("layout"), py::arg("params"), py::arg("n"), py::arg("seed"), py::arg("draw") = true, py::arg("n_threads") = 0);
+    }, py::arg("layout"), py::arg("params"), py::arg("n"), py::arg("seed"), py::arg("draw") = true, py::arg("n_threads") = 1);
 
     m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
         return philox4x32_10(counter, key);

@@ -12,12 +12,12 @@
     EXTERN template EpochReport train_epoch<S>(const Layout&, S*, S*, int64_t&, const ConstMatrixRef<S>&,      \
                                                std::vector<int64_t>, uint64_t, const TrainOptions&,            \
                                                const std::function<bool()>&);                                  \
-    EXTERN template void encode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>);           \
-    EXTERN template void decode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, bool,      \
+    EXTERN template void encode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, int);      \
+    EXTERN template void decode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, int, bool, \
                                    uint64_t);                                                                  \
-    EXTERN template void generate<S>(const Layout&, const S*, uint64_t, bool, MatrixRef<S>);                   \
+    EXTERN template void generate<S>(const Layout&, const S*, uint64_t, bool, MatrixRef<S>, int);              \
     EXTERN template void score<S>(const Layout&, const S*, const ConstMatrixRef<S>&, Index, uint64_t,          \
-                                  double*);                                                                    \
+                                  double*, int);                                                               \
     EXTERN template void init_params<S>(const Layout&, uint64_t, S*);
 
 namespace aevb {

@@ -29,6 +29,7 @@ struct StepOptions {
     Objective objective = Objective::elbo_analytic_kl;
     Index n_samples = 1;  // L
     double beta = 1.0;    // weight of the KL term in the gradient
+    Index loss_batch = 0; // the gradient is of -(1/loss_batch) sum_i objective_i; 0: the step's own M
 };
 
 // Every buffer the step needs, allocated once for `batch` datapoints and `samples` draws each.
@@ -65,7 +66,8 @@ template <class S> struct Workspace {
 };
 
 // Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
-// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L).
+// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written; with opt.loss_batch set, the
+// 1/M is 1/loss_batch, so that parts of a minibatch can be summed). eps is (J, M * L).
 template <class S>
 double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
                  const StepOptions& opt, Workspace<S>& ws, S* grad) {
@@ -137,7 +139,7 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     if (!grad) return total;
 
     // Decoder: dLoss/d out_c = -(w_c / M) d log p(x|z_c) / d out_c, back-propagated down to z.
-    const S inv_m = S(1) / S(M);
+    const S inv_m = S(1) / S(opt.loss_batch > 0 ? opt.loss_batch : M);
     ws.scaled.head(C) = ws.weight.head(C) * inv_m;
     log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C));
     MatrixRef<S> grad_z = ws.grad_z.cols(C);

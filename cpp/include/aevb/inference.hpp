@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "aevb/elbo.hpp"
+#include "aevb/parallel.hpp"
 #include "aevb/rng.hpp"
 
 namespace aevb {
@@ -17,26 +18,33 @@ namespace aevb {
 // order -- is the same whatever the other rows in a call: results are subset- and order-invariant bit for bit.
 constexpr Index kBlockColumns = 512;
 
-// Calls fn(block, first, n) for consecutive chunks of X's columns; block always has `width` columns, of which
-// the first n are X's columns first .. first + n - 1.
-template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, F&& fn) {
-    ColumnBuffer<S> buffer;
-    buffer.resize(X.rows(), width);
-    auto block = buffer.cols(width);
-    for (Index first = 0; first < X.cols(); first += width) {
-        const Index n = std::min(width, X.cols() - first);
+// Calls fn(thread, block, first, n) for the consecutive chunks of X's columns, spread over `threads` threads
+// (thread is 0 .. threads - 1, for per-thread buffers). block always has `width` columns, of which the first n
+// are X's columns first .. first + n - 1. Chunks are independent, so results do not depend on the thread count.
+template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
+    const Index n_blocks = (X.cols() + width - 1) / width;
+    threads = int(std::max<Index>(1, std::min<Index>(threads, n_blocks)));
+    std::vector<ColumnBuffer<S>> buffers(static_cast<size_t>(threads));
+    for (auto& b : buffers) b.resize(X.rows(), width);
+    Eigen::setNbThreads(1);  // the threads here are the only parallelism
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (Index b = 0; b < n_blocks; ++b) {
+        const int t = thread_index();
+        const Index first = b * width, n = std::min(width, X.cols() - first);
+        auto block = buffers[size_t(t)].cols(width);
         block.leftCols(n) = X.middleCols(first, n);
         block.rightCols(width - n) = X.col(first).replicate(1, width - n);
-        fn(ConstMatrixRef<S>(block), first, n);
+        fn(t, ConstMatrixRef<S>(block), first, n);
     }
 }
 
 // out (2J, n) = [mu; logvar] of q(z|x) for each column of X, log-variances clamped.
 template <class S>
-void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out) {
-    MLPBuffers<S> buf;
-    buf.reserve(layout.encoder, kBlockColumns);
-    for_each_block<S>(X, kBlockColumns, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
+void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out, int threads) {
+    std::vector<MLPBuffers<S>> bufs(static_cast<size_t>(threads));
+    for (auto& b : bufs) b.reserve(layout.encoder, kBlockColumns);
+    for_each_block<S>(X, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
+        auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
         auto enc = buf.output(kBlockColumns);
         clamp_log_variance<S>(enc, layout.n_components, layout.n_components);
@@ -47,13 +55,14 @@ void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, M
 // out (D, n): E[x|z] for each column of Z -- sigmoid(logits) (Bernoulli) or mu (Gaussian); with `draw`,
 // a sample x ~ p(x|z) instead, from the counter-based streams under `key`.
 template <class S>
-void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, MatrixRef<S> out, bool draw = false,
-            uint64_t key = 0) {
+void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, MatrixRef<S> out, int threads,
+            bool draw = false, uint64_t key = 0) {
     const Index D = layout.n_features;
-    MLPBuffers<S> buf;
-    buf.reserve(layout.decoder, kBlockColumns);
+    std::vector<MLPBuffers<S>> bufs(static_cast<size_t>(threads));
+    for (auto& b : bufs) b.reserve(layout.decoder, kBlockColumns);
     const NormalStream noise(key, 1), uniforms(key, 2);
-    for_each_block<S>(Z, kBlockColumns, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
+    for_each_block<S>(Z, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
+        auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.decoder, params, layout.activation, block, buf);
         auto dec = buf.output(kBlockColumns);
         auto x = out.middleCols(first, n);
@@ -76,10 +85,10 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
 
 // out (D, n): n draws z ~ p(z) = N(0, I) decoded as in `decode` (means, or with `draw` samples x ~ p(x|z)).
 template <class S>
-void generate(const Layout& layout, const S* params, uint64_t seed, bool draw, MatrixRef<S> out) {
+void generate(const Layout& layout, const S* params, uint64_t seed, bool draw, MatrixRef<S> out, int threads) {
     Matrix<S> z(layout.n_components, out.cols());
     NormalStream(mix64(seed), 0).fill(z);
-    decode<S>(layout, params, z, out, draw, mix64(seed + 1));
+    decode<S>(layout, params, z, out, threads, draw, mix64(seed + 1));
 }
 
 inline uint64_t scoring_key(uint64_t seed) { return mix64(seed ^ 0x73636F72696E6721ull); }
@@ -92,27 +101,36 @@ inline uint64_t scoring_key(uint64_t seed) { return mix64(seed ^ 0x73636F72696E6
 // other rows are in the call or where.
 template <class S>
 void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, Index n_importance, uint64_t seed,
-           double* out) {
+           double* out, int threads) {
     const Index J = layout.n_components;
     const Index samples = std::min(n_importance, kBlockColumns);  // per elbo_step call
     const Index rows = std::max<Index>(1, kBlockColumns / samples);
     StepOptions opt;
     opt.objective = n_importance == 1 ? Objective::elbo_analytic_kl : Objective::importance_weighted;
-    Workspace<S> ws;
-    ws.reserve(layout, rows, samples);
+    struct PerThread {
+        Workspace<S> ws;
+        std::vector<uint64_t> row_keys;
+        std::vector<double> acc;
+    };
+    std::vector<PerThread> per(static_cast<size_t>(threads));
+    for (auto& p : per) {
+        p.ws.reserve(layout, rows, samples);
+        p.row_keys.resize(size_t(rows));
+        p.acc.resize(size_t(rows));
+    }
     const uint64_t key = scoring_key(seed);
-    std::vector<uint64_t> row_keys(static_cast<size_t>(rows));
-    std::vector<double> acc(static_cast<size_t>(rows));
-    for_each_block<S>(X, rows, [&](const ConstMatrixRef<S>& block, Index first, Index n) {
+    for_each_block<S>(X, rows, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
+        auto& [ws, row_keys, acc] = per[size_t(t)];
         for (Index i = 0; i < rows; ++i) row_keys[size_t(i)] = row_key(key, block.col(i).data(), block.rows());
         std::fill(acc.begin(), acc.end(), -std::numeric_limits<double>::infinity());
+        StepOptions chunk = opt;
         for (Index k0 = 0; k0 < n_importance; k0 += samples) {
             const Index k = std::min(samples, n_importance - k0);
-            opt.n_samples = k;
+            chunk.n_samples = k;
             auto eps = ws.eps.cols(rows * k);
             for (Index i = 0; i < rows; ++i)  // draws k0*J .. of row i's own stream
                 NormalStream(row_keys[size_t(i)], 0).fill(eps.middleCols(i * k, k), uint64_t(k0 * J));
-            elbo_step<S>(layout, params, block, eps, opt, ws, nullptr);
+            elbo_step<S>(layout, params, block, eps, chunk, ws, nullptr);
             for (Index i = 0; i < n; ++i) {  // log sum over the chunk = bound + log k; combine by log-add-exp
                 const double a = acc[size_t(i)], b = double(ws.bound[i]) + std::log(double(k));
                 const double hi = std::max(a, b);  // a NaN in b propagates

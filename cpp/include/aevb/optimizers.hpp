@@ -1,6 +1,6 @@
-// Stochastic gradient updates over the whole flat parameter buffer; `state` holds two buffers of the same
-// length (Adam: first and second moments; Adagrad: squared-gradient sum; SGD: velocity) and `step` counts
-// updates, so one optimizer step updates every layer of both networks.
+// Stochastic gradient updates over the flat parameter buffer (or a slice of it); the state is two buffers of
+// the same length (Adam: first and second moments; Adagrad: squared-gradient sum; SGD: velocity), and `step`
+// is the update's number t = 1, 2, ..., so one optimizer step updates every layer of both networks.
 #pragma once
 
 #include <cmath>
@@ -24,11 +24,8 @@ struct OptimizerConfig {
 // packet sqrt is approximate while its scalar sqrt is exact, so an Eigen expression would round an element
 // differently depending on whether the buffer's alignment puts it in the vectorized body: not reproducible.)
 template <class S>
-void optimizer_step(const OptimizerConfig& cfg, S* params, const S* grad, S* state, Index n, int64_t& step) {
-    S* s0 = state;
-    S* s1 = state + n;
+void optimizer_step(const OptimizerConfig& cfg, int64_t step, Index n, S* params, const S* grad, S* s0, S* s1) {
     const S lr = S(cfg.learning_rate), eps = S(cfg.epsilon);
-    ++step;
     switch (cfg.solver) {
         case Solver::adam: {  // Kingma & Ba 2015, Algorithm 1, with PyTorch's placement of epsilon
             const S b1 = S(cfg.beta_1), b2 = S(cfg.beta_2);

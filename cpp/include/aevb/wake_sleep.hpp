@@ -23,33 +23,34 @@ template <class S> struct SleepBuffers {
     }
 };
 
-// One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase draws its own M dreams from
-// `dreams` (normals for z, then uniforms or normals for x). Writes the decoder gradient (wake) and the encoder
-// gradient (sleep) of the loss into grad, and returns the sum of the wake batch's bounds (estimator B).
+// One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase dreams M samples, numbered
+// from `first` in the streams dream_z (z) and dream_x (uniforms or normals for x). Writes the decoder gradient
+// (wake) and the encoder gradient (sleep) of the loss, scaled by 1/loss_batch, into grad, and returns the sum
+// of the wake batch's bounds (estimator B).
 template <class S>
 double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
-                       const ConstMatrixRef<S>& eps, const NormalStream& dreams, Workspace<S>& ws,
-                       SleepBuffers<S>& sleep, S* grad) {
+                       const ConstMatrixRef<S>& eps, const NormalStream& dream_z, const NormalStream& dream_x,
+                       Index first, Index loss_batch, Workspace<S>& ws, SleepBuffers<S>& sleep, S* grad) {
     const Index M = X.cols(), J = layout.n_components, D = layout.n_features;
     const Activation f = layout.activation;
     StepOptions wake;  // estimator B, L = 1: its decoder gradient is the wake-phase gradient
+    wake.loss_batch = loss_batch;
     const double bound = elbo_step<S>(layout, params, X, eps, wake, ws, grad);
 
     // Dream: z ~ N(0, I), x ~ p(x|z).
     auto z = sleep.z.cols(M);
     auto x = sleep.dream.cols(M);
-    dreams.fill(z);
+    dream_z.fill(z, uint64_t(first * J));
     mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder);
     auto dec = sleep.decoder.output(M);
-    const uint64_t offset = uint64_t(J * M);
     for (Index c = 0; c < M; ++c)
         for (Index r = 0; r < D; ++r) {
-            const uint64_t i = offset + uint64_t(c * D + r);
+            const uint64_t i = uint64_t((first + c) * D + r);
             if (layout.likelihood == Likelihood::bernoulli)  // x = [u < sigmoid(a)]
-                x(r, c) = S(dreams.uniform_at(i) < 1.0 / (1.0 + std::exp(-double(dec(r, c)))));
+                x(r, c) = S(dream_x.uniform_at(i) < 1.0 / (1.0 + std::exp(-double(dec(r, c)))));
             else {
                 const S lv = std::min(std::max(dec(D + r, c), S(kLogVarianceMin)), S(kLogVarianceMax));
-                x(r, c) = dec(r, c) + std::exp(S(0.5) * lv) * S(dreams.draw(i));
+                x(r, c) = dec(r, c) + std::exp(S(0.5) * lv) * S(dream_x.draw(i));
             }
         }
 
@@ -60,7 +61,7 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     const auto mu = enc.topRows(J).array();
     const auto logvar = enc.bottomRows(J).array();
     auto g = ws.encoder.output_grad(M);
-    const S inv_m = S(1) / S(M);
+    const S inv_m = S(1) / S(loss_batch);
     const auto precision_residual = (z.array() - mu) * (-logvar).exp();
     g.topRows(J) = (-inv_m * precision_residual).matrix();
     g.bottomRows(J) = (-inv_m * S(0.5) * ((z.array() - mu) * precision_residual - S(1)) *
