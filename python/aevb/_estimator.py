@@ -622,6 +622,37 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         return float(np.mean(self.score_samples(X, n_importance=n_importance)))
 
+    # ------------------------------------------------------------ model files
+
+    def save(self, path):
+        """Write the fitted model to a versioned, checksummed file that loads without running code.
+
+        See ``aevb._model_file`` for the format. Pickle works too, for checkpoints within one version.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+        """
+        from aevb._model_file import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by ``save``; a damaged or foreign file raises ValueError.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        model : AEVB
+        """
+        from aevb._model_file import load_model
+
+        return load_model(path)
+
     # ---------------------------------------------------------- fitted weights
 
     def _blocks(self, net, kind):
