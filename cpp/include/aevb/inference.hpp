@@ -67,7 +67,10 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
         auto dec = buf.output(kBlockColumns);
         auto x = out.middleCols(first, n);
         if (layout.likelihood == Likelihood::bernoulli) {
-            x = (S(1) / (S(1) + (-dec.leftCols(n).array()).exp())).matrix();  // sigmoid(logits)
+            // sigmoid(logits), computed in the aligned buffer and then copied: computed straight into the
+            // caller's array, an element's rounding would depend on that array's alignment.
+            dec.array() = S(1) / (S(1) + (-dec.array()).exp());
+            x = dec.leftCols(n);
             if (draw)
                 for (Index c = 0; c < n; ++c)
                     for (Index r = 0; r < D; ++r)

@@ -2,6 +2,7 @@
 // step, add the weight prior, update. All buffers are allocated once per call; nothing is allocated per step.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <vector>
@@ -69,11 +70,23 @@ template <class S> struct TrainerThread {
     bool finite = true;
 };
 
+// Threads for a training step: up to n_threads, but each with at least kMinFlopsPerThread of matrix work per
+// step, since three barriers per step cost more than they save on small networks.
+constexpr double kMinFlopsPerThread = 25e6;
+
+inline int training_threads(const Layout& layout, Index batch, Index samples, int n_threads) {
+    double flops = 0.0;  // forward, weight gradients and input gradients: about 3 forward passes
+    for (const auto* net : {&layout.encoder, &layout.decoder})
+        for (const Dense& d : *net) flops += 6.0 * double(d.n_in * d.n_out);
+    flops *= double(batch * samples);
+    return int(std::max<double>(1, std::min<double>(n_threads, std::floor(flops / kMinFlopsPerThread))));
+}
+
 // Trains on X's columns `rows` (in minibatches of opt.batch_size) and updates params, state and step in place.
 // Stops before an update whose bound or gradient is not finite (params keep their last finite values), or
 // when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
 //
-// With T threads, thread t takes columns [m t / T, m (t + 1) / T) of each minibatch of m and computes their
+// With T threads (training_threads), thread t takes columns [m t / T, m (t + 1) / T) of each minibatch of m and computes their
 // part of the gradient of -(1/m) sum_i objective_i; the parts are then summed in a fixed order, each thread
 // summing and updating its own slice of the parameters. The noise of column c is draw c of the step's stream
 // whatever T is, and results are bit-identical for the same seed and T.
@@ -83,7 +96,7 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                         const std::function<bool()>& interrupt_requested) {
     const Index n = Index(rows.size()), J = layout.n_components, L = opt.step.n_samples, P = layout.n_params;
     const Index M = std::min<Index>(opt.batch_size, n);
-    const int T = int(std::max<Index>(1, std::min<Index>(opt.n_threads, M)));
+    const int T = int(std::min<Index>(training_threads(layout, M, L, opt.n_threads), M));
     if (opt.shuffle) shuffle_rows(rows, opt.seed, epoch);
 
     std::vector<TrainerThread<S>> threads(static_cast<size_t>(T));
