@@ -96,3 +96,32 @@ def test_incompatible_options_are_rejected_before_anything_changes(X, params):
 def test_the_engine_exposes_its_log_variance_range():
     low, high = core.log_variance_range
     assert low < 0 < high
+
+
+def test_alpha_is_a_gaussian_prior_on_the_weights_only(X):
+    # One plain SGD step (no momentum) from the same start: the prior adds (alpha / N) W to the gradient of
+    # every weight and nothing to the biases, so the two updates differ by exactly -lr (alpha / N) W.
+    Xs = np.ascontiguousarray(X[:100])
+    kw = {
+        "max_iter": 1,
+        "batch_size": 100,
+        "solver": "sgd",
+        "momentum": 0.0,
+        "dtype": np.float64,
+        "learning_rate_init": 0.1,
+    }
+    start = model(**kw).fit(Xs[:1])  # only to get the initial parameters of this seed
+    start._initialize(Xs.shape[1])
+    plain, prior = model(**kw).fit(Xs), model(alpha=2.0, **kw).fit(Xs)
+    expected = -0.1 * (2.0 / len(Xs))
+    for w0, wa, wb in zip(
+        start.encoder_coefs_ + start.decoder_coefs_,
+        plain.encoder_coefs_ + plain.decoder_coefs_,
+        prior.encoder_coefs_ + prior.decoder_coefs_,
+    ):
+        np.testing.assert_allclose(wb - wa, expected * w0, rtol=1e-9, atol=1e-15)
+    for ba, bb in zip(
+        plain.encoder_intercepts_ + plain.decoder_intercepts_,
+        prior.encoder_intercepts_ + prior.decoder_intercepts_,
+    ):
+        np.testing.assert_array_equal(ba, bb)
