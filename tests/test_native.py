@@ -50,8 +50,12 @@ def test_builds_agree_to_rounding(isa, likelihood):
 def test_aevb_isa_forces_a_build():
     code = "from aevb._native import core; print(core.isa)"
     env = dict(os.environ, AEVB_ISA="baseline")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     assert out.stdout.strip().splitlines()[-1] == "baseline", out.stderr
     env["AEVB_ISA"] = "sse9"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     assert out.returncode != 0 and "AEVB_ISA must be one of" in out.stderr
