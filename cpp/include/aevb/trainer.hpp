@@ -70,6 +70,22 @@ template <class S> struct TrainerThread {
     bool finite = true;
 };
 
+// Thread slice [p0, p1) of the step's gradient, in threads[0].grad: the threads' parts summed in a fixed order,
+// plus the prior's (alpha / N) W on weights. Returns whether every element of the slice is finite.
+template <class S>
+bool combine_gradient(std::vector<TrainerThread<S>>& threads, const std::vector<std::pair<Index, Index>>& weights,
+                      const S* params, S prior, Index p0, Index p1) {
+    S* g = threads[0].grad.data();
+    for (size_t u = 1; u < threads.size(); ++u) {
+        const S* part = threads[u].grad.data();
+        for (Index i = p0; i < p1; ++i) g[i] += part[i];
+    }
+    if (prior != S(0))
+        for (const auto& [w0, w1] : weights)
+            for (Index i = std::max(w0, p0); i < std::min(w1, p1); ++i) g[i] += prior * params[i];
+    return all_finite(g + p0, p1 - p0);
+}
+
 // Threads for a training step: up to n_threads, but each with at least kMinFlopsPerThread of matrix work per
 // step, since three barriers per step cost more than they save on small networks.
 constexpr double kMinFlopsPerThread = 25e6;
@@ -147,17 +163,9 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                 me.grad.setZero();
             }
 #pragma omp barrier
-            // Thread t sums the parts over its slice [p0, p1), adds the prior, and checks finiteness.
             const Index p0 = P * t / T, p1 = P * (t + 1) / T;
             S* g = threads[0].grad.data();
-            for (int u = 1; u < T; ++u) {
-                const S* part = threads[size_t(u)].grad.data();
-                for (Index i = p0; i < p1; ++i) g[i] += part[i];
-            }
-            if (prior != S(0))
-                for (const auto& [w0, w1] : weights)
-                    for (Index i = std::max(w0, p0); i < std::min(w1, p1); ++i) g[i] += prior * params[i];
-            me.finite = all_finite(g + p0, p1 - p0);
+            me.finite = combine_gradient(threads, weights, params, prior, p0, p1);
 #pragma omp barrier
             double bound = 0.0;
             bool all_finite = true;
