@@ -211,10 +211,11 @@ def fit_memory(n_rows, threads):
     """Peak RSS while fitting one epoch on n_rows, against the RSS just before: in a child process.
 
     X is built in chunks so that making it leaves no transient peak, and the RSS before the fit is the
-    current one (from /proc), so the difference is what fit itself allocates.
+    current one (from /proc), so the difference is what fit itself allocates. The peak is VmHWM, which
+    starts afresh at exec (ru_maxrss would carry over this large parent's peak through fork).
     """
     code = (
-        "import os, resource, numpy as np, warnings\n"
+        "import os, numpy as np, warnings\n"
         "from aevb import AEVB\n"
         f"X = np.empty(({n_rows}, {D}), dtype=np.float32)\n"
         "rng = np.random.default_rng(0)\n"
@@ -226,7 +227,8 @@ def fit_memory(n_rows, threads):
         "    warnings.simplefilter('ignore')\n"
         f"    AEVB(n_components=20, hidden_layer_sizes=(500,), max_iter=1, random_state=0, "
         f"n_jobs={threads}).fit(X)\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+        "peak = int(status.split()[0]) * 1024\n"
         "print(before, peak, X.nbytes)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
