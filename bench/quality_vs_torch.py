@@ -35,7 +35,7 @@ from torch import nn
 from aevb import AEVB, _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datasets import binarize, load_mnist5k  # noqa: E402
+from datasets import binarize, load_mnist5k
 
 D, H, J, M = 784, 500, 20, 100
 LOGVAR_MIN, LOGVAR_MAX = _core.log_variance_range
@@ -126,8 +126,17 @@ def initial_buffer(random_state):
 
 
 def train_aevb(X, epochs, seed, threads):
-    model = AEVB(n_components=J, hidden_layer_sizes=(H,), batch_size=M, max_iter=epochs, tol=0.0,
-                 n_iter_no_change=epochs + 1, random_state=seed, n_jobs=threads, dtype=np.float32)
+    model = AEVB(
+        n_components=J,
+        hidden_layer_sizes=(H,),
+        batch_size=M,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        random_state=seed,
+        n_jobs=threads,
+        dtype=np.float32,
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():  # max_iter is reached by design
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -155,16 +164,30 @@ def train_torch(X, epochs, seed, init_buf):
 
 
 def machine_info(threads):
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    git = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                         cwd=Path(__file__).parent).stdout.strip()
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((s.split(":", 1)[1].strip() for s in lines if s.startswith("model name")), "?")
+    git = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "cores_available": len(os.sched_getaffinity(0)),
-        "threads": threads, "aevb_openmp": bool(_core.openmp), "git": git,
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "torch": torch.__version__, "aevb": version("aevb"),
-                     "scikit-learn": version("scikit-learn")},
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)),
+        "threads": threads,
+        "aevb_openmp": bool(_core.openmp),
+        "git": git,
+        "load_average_1_5_15min_at_end": os.getloadavg(),
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "aevb": version("aevb"),
+            "scikit-learn": version("scikit-learn"),
+        },
     }
 
 
@@ -174,7 +197,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--split", choices=["head", "permuted"], default="head")
-    p.add_argument("--eval-draws", type=int, default=100, help="noise draws per row in the evaluator")
+    p.add_argument(
+        "--eval-draws", type=int, default=100, help="noise draws per row in the evaluator"
+    )
     p.add_argument("--n-importance", type=int, default=1000, help="K for aevb's IW score")
     p.add_argument("--quick", action="store_true", help="3 epochs, 100 importance samples")
     p.add_argument("--out", type=Path, help="directory for the JSON result")
@@ -192,6 +217,7 @@ def main():
     init_seed, init_buf = initial_buffer(args.seed)
     model, t_aevb = train_aevb(X_train, args.epochs, args.seed, args.threads)
     assert model._seed == init_seed, "AEVB's seed derivation changed; torch would start elsewhere"
+    assert model.n_iter_ == args.epochs, f"AEVB stopped early after {model.n_iter_} epochs"
     vae, torch_curve, t_torch = train_torch(X_train, args.epochs, args.seed, init_buf)
     bufs = {"aevb": model._params.copy(), "torch": to_buffer(vae)}
 
@@ -204,37 +230,62 @@ def main():
     evaluator_gap = abs(float((loglik - kl).mean()) - core_bound)
 
     n = args.epochs * len(X_train)
-    res = {"command": " ".join([Path(sys.executable).name] + sys.argv), "epochs": args.epochs,
-           "seed": args.seed, "split": args.split, "binarization": "fixed threshold 0.5",
-           "n_train": len(X_train), "n_test": len(X_test), "eval_draws": args.eval_draws,
-           "initialization": "identical (aevb init_params for the same random_state)",
-           "evaluator_vs_core_gap_nats": evaluator_gap, **machine_info(args.threads)}
+    res = {
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "split": args.split,
+        "binarization": "fixed threshold 0.5",
+        "n_train": len(X_train),
+        "n_test": len(X_test),
+        "eval_draws": args.eval_draws,
+        "initialization": "identical (aevb init_params for the same random_state)",
+        "evaluator_vs_core_gap_nats": evaluator_gap,
+        **machine_info(args.threads),
+    }
     for name, buf in bufs.items():
         test, test_se = evaluate(buf, X_test, args.eval_draws, seed=2024)
         train, train_se = evaluate(buf, X_train, args.eval_draws // 4, seed=2025)
-        res[name] = {"test_bound": test, "test_bound_mc_se": test_se, "train_bound": train,
-                     "train_bound_mc_se": train_se, "wall_s": t_aevb if name == "aevb" else t_torch,
-                     "datapoints_per_s": n / (t_aevb if name == "aevb" else t_torch)}
+        res[name] = {
+            "test_bound": test,
+            "test_bound_mc_se": test_se,
+            "train_bound": train,
+            "train_bound_mc_se": train_se,
+            "wall_s": t_aevb if name == "aevb" else t_torch,
+            "datapoints_per_s": n / (t_aevb if name == "aevb" else t_torch),
+        }
     res["aevb"]["last_epoch_train_bound"] = -model.loss_curve_[-1]
     res["torch"]["last_epoch_train_bound"] = torch_curve[-1]
     res["aevb"]["score"] = model.score(X_test)
-    res["aevb"][f"score_iw{args.n_importance}"] = model.score(X_test, n_importance=args.n_importance)
+    res["aevb"][f"score_iw{args.n_importance}"] = model.score(
+        X_test, n_importance=args.n_importance
+    )
     res["difference_test_bound"] = res["aevb"]["test_bound"] - res["torch"]["test_bound"]
     res["verdict"] = "PASS" if abs(res["difference_test_bound"]) <= 1.0 else "FAIL"
     res["loss_curves"] = {"aevb": [-v for v in model.loss_curve_], "torch": torch_curve}
 
     a, t = res["aevb"], res["torch"]
-    print(f"\n{args.epochs} epochs, seed {args.seed}, split {args.split}, {args.threads} threads, "
-          f"{res['cpu']}\n")
+    print(
+        f"\n{args.epochs} epochs, seed {args.seed}, split {args.split}, {args.threads} threads, "
+        f"{res['cpu']}\n"
+    )
     print("| | aevb | PyTorch |\n|---|---:|---:|")
-    for key, label in [("test_bound", "test bound (nats)"), ("train_bound", "train bound (nats)"),
-                       ("last_epoch_train_bound", "last-epoch minibatch bound"),
-                       ("wall_s", "training wall time (s)"), ("datapoints_per_s", "datapoints/s")]:
+    for key, label in [
+        ("test_bound", "test bound (nats)"),
+        ("train_bound", "train bound (nats)"),
+        ("last_epoch_train_bound", "last-epoch minibatch bound"),
+        ("wall_s", "training wall time (s)"),
+        ("datapoints_per_s", "datapoints/s"),
+    ]:
         print(f"| {label} | {a[key]:.2f} | {t[key]:.2f} |")
-    print(f"\naevb - torch test bound: {res['difference_test_bound']:+.2f} nats "
-          f"(MC s.e. {a['test_bound_mc_se']:.3f} / {t['test_bound_mc_se']:.3f}) -> {res['verdict']}")
-    print(f"aevb score(): {a['score']:.2f}; IW-{args.n_importance}: "
-          f"{a[f'score_iw{args.n_importance}']:.2f}; evaluator vs core gap {evaluator_gap:.1e}")
+    print(
+        f"\naevb - torch test bound: {res['difference_test_bound']:+.2f} nats "
+        f"(MC s.e. {a['test_bound_mc_se']:.3f} / {t['test_bound_mc_se']:.3f}) -> {res['verdict']}"
+    )
+    print(
+        f"aevb score(): {a['score']:.2f}; IW-{args.n_importance}: "
+        f"{a[f'score_iw{args.n_importance}']:.2f}; evaluator vs core gap {evaluator_gap:.1e}"
+    )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"quality_vs_torch_{args.split}_e{args.epochs}_s{args.seed}.json"
