@@ -60,7 +60,7 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
     const Index D = layout.n_features;
     std::vector<MLPBuffers<S>> bufs(static_cast<size_t>(threads));
     for (auto& b : bufs) b.reserve(layout.decoder, kBlockColumns);
-    const NormalStream noise(key, 1), uniforms(key, 2);
+    const RandomStream noise(key, 1), uniforms(key, 2);
     for_each_block<S>(Z, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
         auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.decoder, params, layout.activation, block, buf);
@@ -90,7 +90,7 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
 template <class S>
 void generate(const Layout& layout, const S* params, uint64_t seed, bool draw, MatrixRef<S> out, int threads) {
     Matrix<S> z(layout.n_components, out.cols());
-    NormalStream(mix64(seed), 0).fill(z);
+    RandomStream(mix64(seed), 0).fill(z);
     decode<S>(layout, params, z, out, threads, draw, mix64(seed + 1));
 }
 
@@ -132,7 +132,7 @@ void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, In
             chunk.n_samples = k;
             auto eps = ws.eps.cols(rows * k);
             for (Index i = 0; i < rows; ++i)  // draws k0*J .. of row i's own stream
-                NormalStream(row_keys[size_t(i)], 0).fill(eps.middleCols(i * k, k), uint64_t(k0 * J));
+                RandomStream(row_keys[size_t(i)], 0).fill(eps.middleCols(i * k, k), uint64_t(k0 * J));
             elbo_step<S>(layout, params, block, eps, chunk, ws, nullptr);
             for (Index i = 0; i < n; ++i) {  // log sum over the chunk = bound + log k; combine by log-add-exp
                 const double a = acc[size_t(i)], b = double(ws.bound[i]) + std::log(double(k));

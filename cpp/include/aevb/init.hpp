@@ -11,7 +11,7 @@
 namespace aevb {
 
 template <class S> void init_params(const Layout& layout, uint64_t seed, S* params) {
-    const NormalStream uniforms(mix64(seed ^ 0x696E697469616C21ull), 0);
+    const RandomStream uniforms(mix64(seed ^ 0x696E697469616C21ull), 0);
     const double gain = layout.activation == Activation::sigmoid ? 2.0 : 6.0;
     for (const auto* net : {&layout.encoder, &layout.decoder})
         for (const Dense& d : *net) {

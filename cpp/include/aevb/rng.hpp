@@ -35,11 +35,11 @@ inline uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// A generator of standard normals: draw i of stream `stream` under key `key`.
+// Counter-based random numbers: normal draw i (or uniform i) of stream `stream` under key `key`.
 // Two normals come from one Philox block by Box-Muller on two 53-bit uniforms in (0, 1].
-class NormalStream {
+class RandomStream {
   public:
-    NormalStream(uint64_t key, uint64_t stream) : key_{uint32_t(key), uint32_t(key >> 32)}, stream_(stream) {}
+    RandomStream(uint64_t key, uint64_t stream) : key_{uint32_t(key), uint32_t(key >> 32)}, stream_(stream) {}
 
     // Fills the (rows, cols) column-major block: element (r, c) is draw first + c * rows + r.
     template <class Block> void fill(Block&& out, uint64_t first = 0) const {

@@ -45,7 +45,7 @@ inline uint64_t shuffle_key(uint64_t seed) { return mix64(seed ^ 0x73687566666C6
 
 // Fisher-Yates with counter-based uniforms: the order depends only on (seed, epoch).
 inline void shuffle_rows(std::vector<int64_t>& rows, uint64_t seed, uint64_t epoch) {
-    const NormalStream uniforms(shuffle_key(seed), epoch);
+    const RandomStream uniforms(shuffle_key(seed), epoch);
     for (size_t i = rows.size(); i-- > 1;) {
         const size_t j = size_t(uniforms.uniform_at(i) * double(i + 1));
         std::swap(rows[i], rows[std::min(j, i)]);
@@ -149,14 +149,14 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                 auto x = me.batch.cols(hi - lo);
                 for (Index k = lo; k < hi; ++k) x.col(k - lo) = X.col(rows[size_t(start + k)]);
                 auto eps = me.ws.eps.cols((hi - lo) * L);
-                const NormalStream noise(noise_key, uint64_t(step));  // a fresh stream per optimizer step
+                const RandomStream noise(noise_key, uint64_t(step));  // a fresh stream per optimizer step
                 noise.fill(eps, uint64_t(lo * L * J));
                 StepOptions step_opt = opt.step;
                 step_opt.loss_batch = m;
                 me.bound = opt.algorithm == Algorithm::wake_sleep
                                ? wake_sleep_step<S>(layout, params, x, eps,
-                                                    NormalStream(noise_key, uint64_t(step) | kSleepStream),
-                                                    NormalStream(noise_key, uint64_t(step) | kDreamStream), lo, m,
+                                                    RandomStream(noise_key, uint64_t(step) | kSleepStream),
+                                                    RandomStream(noise_key, uint64_t(step) | kDreamStream), lo, m,
                                                     me.ws, me.sleep, me.grad.data())
                                : elbo_step<S>(layout, params, x, eps, step_opt, me.ws, me.grad.data());
             } else {

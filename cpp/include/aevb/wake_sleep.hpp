@@ -29,7 +29,7 @@ template <class S> struct SleepBuffers {
 // of the wake batch's bounds (estimator B).
 template <class S>
 double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
-                       const ConstMatrixRef<S>& eps, const NormalStream& dream_z, const NormalStream& dream_x,
+                       const ConstMatrixRef<S>& eps, const RandomStream& dream_z, const RandomStream& dream_x,
                        Index first, Index loss_batch, Workspace<S>& ws, SleepBuffers<S>& sleep, S* grad) {
     const Index M = X.cols(), J = layout.n_components, D = layout.n_features;
     const Activation f = layout.activation;
