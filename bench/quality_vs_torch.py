@@ -180,7 +180,7 @@ def machine_info(threads):
         "threads": threads,
         "aevb_openmp": bool(_core.openmp),
         "git": git,
-        "load_average_1_5_15min_at_end": os.getloadavg(),
+        "load_average_1_5_15min_at_start": os.getloadavg(),
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -214,6 +214,7 @@ def main():
         X = X[np.random.default_rng(12345).permutation(len(X))]
     X_train, X_test = X[:4000], X[4000:]
 
+    info = machine_info(args.threads)  # the code's git state before training
     init_seed, init_buf = initial_buffer(args.seed)
     model, t_aevb = train_aevb(X_train, args.epochs, args.seed, args.threads)
     assert model._seed == init_seed, "AEVB's seed derivation changed; torch would start elsewhere"
@@ -241,7 +242,8 @@ def main():
         "eval_draws": args.eval_draws,
         "initialization": "identical (aevb init_params for the same random_state)",
         "evaluator_vs_core_gap_nats": evaluator_gap,
-        **machine_info(args.threads),
+        **info,
+        "load_average_1_5_15min_at_end": os.getloadavg(),
     }
     for name, buf in bufs.items():
         test, test_se = evaluate(buf, X_test, args.eval_draws, seed=2024)
