@@ -442,7 +442,7 @@ def save_grey_png(image, path):
     """An array in [0, 1] as an 8-bit greyscale PNG, pixel for pixel (Pillow is matplotlib's)."""
     from PIL import Image
 
-    Image.fromarray(np.rint(255 * image).astype(np.uint8), mode="L").save(path, optimize=True)
+    Image.fromarray(np.rint(255 * image).astype(np.uint8)).save(path, optimize=True)
 
 
 def samples_text(n):
