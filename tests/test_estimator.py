@@ -328,3 +328,10 @@ def test_interrupt_keeps_a_usable_model(digits):
     assert np.all(np.isfinite(model._params))
     assert np.all(np.isfinite(model.transform(X[:5])))
     model.partial_fit(X)  # and training can go on
+
+
+def test_early_stopping_on_too_few_rows_leaves_the_model_untouched(digits):
+    model = small(early_stopping=True)
+    with pytest.raises(ValueError, match="early_stopping needs at least 2 rows"):
+        model.fit(digits[0][:1])
+    assert not hasattr(model, "_params")

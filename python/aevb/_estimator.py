@@ -303,21 +303,21 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit_epochs(self, X, max_epochs, reset, incremental):
+        n = X.shape[0]
+        holdout = self.early_stopping and not incremental
+        n_val = max(1, round(self.validation_fraction * n))
+        if holdout and n_val >= n:  # rejected before the model changes
+            raise ValueError(
+                f"early_stopping needs at least 2 rows; got {n} with "
+                f"validation_fraction={self.validation_fraction}"
+            )
         if reset:
             self._initialize(X.shape[1])
         X = self._as_compute(X)
-        n = X.shape[0]
         rows = np.arange(n, dtype=np.int64)
         X_val = None
-        if self.early_stopping and not incremental:
-            rng = np.random.default_rng(self._seed + self.n_iter_)
-            order = rng.permutation(n)
-            n_val = max(1, round(self.validation_fraction * n))
-            if n_val >= n:
-                raise ValueError(
-                    f"early_stopping needs at least 2 rows; got {n} with "
-                    f"validation_fraction={self.validation_fraction}"
-                )
+        if holdout:
+            order = np.random.default_rng(self._seed + self.n_iter_).permutation(n)
             rows, X_val = np.sort(order[n_val:]), X[np.sort(order[:n_val])]
             self.validation_scores_ = (
                 [] if reset or self.validation_scores_ is None else self.validation_scores_

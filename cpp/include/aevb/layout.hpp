@@ -63,11 +63,6 @@ struct Layout {
     }
 
     Index decoder_outputs() const { return likelihood == Likelihood::gaussian ? 2 * n_features : n_features; }
-    Index widest() const {
-        Index w = std::max(2 * n_components, decoder_outputs());
-        for (Index h : hidden) w = std::max(w, h);
-        return std::max(w, n_features);
-    }
 
   private:
     std::vector<Dense> stack(const std::vector<Index>& sizes) {

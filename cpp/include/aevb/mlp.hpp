@@ -20,7 +20,6 @@ template <class S> struct MLPBuffers {
             grad[l].resize(layers[l].n_out, capacity);
         }
     }
-    Index capacity() const { return out.empty() ? 0 : out[0].capacity(); }
     auto output(Index n) { return out.back().cols(n); }
     auto output_grad(Index n) { return grad.back().cols(n); }
 };
