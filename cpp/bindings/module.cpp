@@ -109,7 +109,8 @@ template <class S> void init_impl(const Layout& layout, uint64_t seed, py::array
 
 template <class S>
 py::tuple elbo_step_impl(const Layout& layout, const py::array& params, const py::array& X, const py::array& eps,
-                         const std::string& objective, Index n_samples, double beta, py::object grad) {
+                         const std::string& objective, Index n_samples, double beta, py::object grad,
+                         int n_threads) {
     auto p = params_of<S>(layout, params);
     auto x = data_of<S>(layout, X, layout.n_features, "X");
     auto e = data_of<S>(layout, eps, layout.n_components, "eps");
@@ -123,12 +124,19 @@ py::tuple elbo_step_impl(const Layout& layout, const py::array& params, const py
         gbuf = params_of<S>(layout, grad.cast<py::array>());
         g = gbuf.mutable_data();
     }
+    const int team_size = threads_of(n_threads);
     Workspace<S> ws;
-    ws.reserve(layout, x.shape(0), n_samples);
-    double total;
+    ws.reserve(layout, x.shape(0), n_samples, team_size);
+    double total = 0.0;
     {
         py::gil_scoped_release release;
-        total = elbo_step<S>(layout, p.data(), columns(x), columns(e), opt, ws, g);
+        Eigen::setNbThreads(1);
+#pragma omp parallel num_threads(team_size)
+        {
+            const double team_total = elbo_step<S>(layout, p.data(), columns(x), columns(e), opt, ws, g,
+                                                   Team::of_parallel_region());
+            if (thread_index() == 0) total = team_total;
+        }
     }
     py::array_t<double> per_row(x.shape(0));
     for (py::ssize_t i = 0; i < x.shape(0); ++i) per_row.mutable_at(i) = double(ws.bound[i]);
@@ -303,13 +311,20 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
     }, py::arg("layout"), py::arg("seed"), py::arg("params"));
 
     m.def("elbo_step", [](const Layout& l, const py::array& params, const py::array& X, const py::array& eps,
-                          const std::string& objective, Index n_samples, double beta, py::object grad) {
-        return by_dtype(params, [&] { return elbo_step_impl<float>(l, params, X, eps, objective, n_samples, beta, grad); },
-                        [&] { return elbo_step_impl<double>(l, params, X, eps, objective, n_samples, beta, grad); });
+                          const std::string& objective, Index n_samples, double beta, py::object grad, int n_threads) {
+        return by_dtype(params,
+                        [&] { return elbo_step_impl<float>(l, params, X, eps, objective, n_samples, beta, grad, n_threads); },
+                        [&] { return elbo_step_impl<double>(l, params, X, eps, objective, n_samples, beta, grad, n_threads); });
     }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("eps"), py::arg("objective") = "analytic",
-       py::arg("n_samples") = 1, py::arg("beta") = 1.0, py::arg("grad") = py::none(),
+       py::arg("n_samples") = 1, py::arg("beta") = 1.0, py::arg("grad") = py::none(), py::arg("n_threads") = 1,
        "Fused step with explicit noise eps (n * n_samples, J), row i * n_samples + l. Returns (sum of bounds, "
-       "per-row bounds); writes the gradient of -(1/n) sum objective into grad when given.");
+       "per-row bounds); writes the gradient of -(1/n) sum objective into grad when given. n_threads share the "
+       "step as in training (each layer split by rows).");
+
+    m.def("training_threads", [](const Layout& l, Index batch_size, Index n_samples, int n_threads) {
+        return training_threads(l, batch_size, n_samples, threads_of(n_threads));
+    }, py::arg("layout"), py::arg("batch_size"), py::arg("n_samples"), py::arg("n_threads"),
+       "Threads a training step of this size uses, of n_threads: each needs enough matrix work per step.");
 
     m.def("train_epoch", [](const Layout& l, py::array params, py::array state, int64_t step, const py::array& X,
                             const py::array_t<int64_t, py::array::c_style>& rows, uint64_t epoch, const py::dict& options) {

@@ -8,7 +8,8 @@
 
 #define AEVB_FOR_SCALAR(EXTERN, S)                                                                             \
     EXTERN template double elbo_step<S>(const Layout&, const S*, const ConstMatrixRef<S>&,                     \
-                                        const ConstMatrixRef<S>&, const StepOptions&, Workspace<S>&, S*);      \
+                                        const ConstMatrixRef<S>&, const StepOptions&, Workspace<S>&, S*,       \
+                                        const Team&);                                                          \
     EXTERN template EpochReport train_epoch<S>(const Layout&, S*, S*, int64_t&, const ConstMatrixRef<S>&,      \
                                                std::vector<int64_t>, uint64_t, const TrainOptions&,            \
                                                const std::function<bool()>&);                                  \

@@ -29,7 +29,6 @@ struct StepOptions {
     Objective objective = Objective::elbo_analytic_kl;
     Index n_samples = 1;  // L
     double beta = 1.0;    // weight of the KL term in the gradient
-    Index loss_batch = 0; // the gradient is of -(1/loss_batch) sum_i objective_i; 0: the step's own M
 };
 
 // Every buffer the step needs, allocated once for `batch` datapoints and `samples` draws each.
@@ -38,6 +37,7 @@ template <class S> struct Workspace {
     ColumnBuffer<S> z, grad_z;  // (J, batch * samples), column i * samples + l
     ColumnBuffer<S> sigma;      // (J, batch)
     Vector<S> loglik;      // log p(x_i | z_il)
+    Matrix<S> loglik_part; // (batch * samples, team size): each thread's share of the features of loglik
     Vector<S> log_weight;  // log w_il
     Vector<S> weight;      // (1/L, or w~_il) per sample
     Vector<S> scaled;      // weight / M
@@ -45,8 +45,9 @@ template <class S> struct Workspace {
     Vector<S> bound;       // the bound per datapoint, nats
     ColumnBuffer<S> eps;   // noise, for callers that draw it here
     Index batch = 0, samples = 0;
+    double total = 0.0;    // sum of the bounds, for the whole team
 
-    void reserve(const Layout& layout, Index batch_, Index samples_) {
+    void reserve(const Layout& layout, Index batch_, Index samples_, int team_size = 1) {
         batch = batch_;
         samples = samples_;
         const Index columns = batch * samples;
@@ -57,6 +58,7 @@ template <class S> struct Workspace {
         eps.resize(layout.n_components, columns);
         sigma.resize(layout.n_components, batch);
         loglik.resize(columns);
+        loglik_part.resize(columns, team_size);
         log_weight.resize(columns);
         weight.resize(columns);
         scaled.resize(columns);
@@ -65,32 +67,14 @@ template <class S> struct Workspace {
     }
 };
 
-// Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
-// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written; with opt.loss_batch set, the
-// 1/M is 1/loss_batch, so that parts of a minibatch can be summed). eps is (J, M * L).
-template <class S>
-double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
-                 const StepOptions& opt, Workspace<S>& ws, S* grad) {
-    const Index M = X.cols(), L = opt.n_samples, J = layout.n_components, C = M * L;
-    const Activation f = layout.activation;
-
-    mlp_forward<S>(layout.encoder, params, f, X, ws.encoder);
-    auto enc = ws.encoder.output(M);
-    clamp_log_variance<S>(enc, J, J);
-    const auto mu = enc.topRows(J);
-    const auto logvar = enc.bottomRows(J);
-    auto sigma = ws.sigma.cols(M);
-    sigma = (S(0.5) * logvar.array()).exp().matrix();
-    auto z = ws.z.cols(C);
-    for (Index i = 0; i < M; ++i)
-        for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
-            z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
-
-    mlp_forward<S>(layout.decoder, params, f, z, ws.decoder);
-    auto dec = ws.decoder.output(C);
-    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features, layout.n_features);
-    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik.data());
-
+// The leader's part of elbo_step between the decoder's forward and backward passes: loglik from the team's
+// parts, the bound per datapoint (ws.bound, summed in ws.total) and the gradient weight of each sample.
+template <class S, class Heads, class Sigma, class Eps, class Z>
+void bounds_and_weights(const StepOptions& opt, Index L, int team_size, const Heads& mu, const Heads& logvar, const Sigma& sigma,
+                        const Eps& eps, const Z& z, Workspace<S>& ws) {
+    const Index M = mu.cols(), C = M * L;
+    ws.loglik.head(C) = ws.loglik_part.col(0).head(C);
+    for (Index t = 1; t < team_size; ++t) ws.loglik.head(C) += ws.loglik_part.col(t).head(C);
     double total = 0.0;
     for (Index i = 0; i < M; ++i) {
         // Reductions over a row's samples are plain loops: Eigen's vectorized sums would split a segment
@@ -136,16 +120,15 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         ws.bound[i] = S(bound);
         total += bound;
     }
-    if (!grad) return total;
+    ws.total = total;
+}
 
-    // Decoder: dLoss/d out_c = -(w_c / M) d log p(x|z_c) / d out_c, back-propagated down to z.
-    const S inv_m = S(1) / S(opt.loss_batch > 0 ? opt.loss_batch : M);
-    ws.scaled.head(C) = ws.weight.head(C) * inv_m;
-    log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C));
-    MatrixRef<S> grad_z = ws.grad_z.cols(C);
-    mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z);
-
-    // Encoder heads, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
+// The leader's part of elbo_step between the two backward passes: dLoss/d[mu; logvar] from dLoss/dz and
+// the KL or log-prior-ratio terms, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
+template <class S, class Heads, class Sigma, class Eps, class Z, class GradZ>
+void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, const Heads& mu, const Heads& logvar,
+                            const Sigma& sigma, const Eps& eps, const Z& z, const GradZ& grad_z, Workspace<S>& ws) {
+    const Index M = mu.cols(), J = mu.rows();
     auto grad_enc = ws.encoder.output_grad(M);
     const S beta = S(opt.beta);
     for (Index i = 0; i < M; ++i) {
@@ -173,7 +156,56 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         }
         grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
     }
-    mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad);
+}
+
+// Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
+// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L). A team (ws reserved for its size) shares the step: the layers
+// and the likelihood are split by rows, the per-datapoint work between them is the leader's.
+template <class S>
+double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
+                 const StepOptions& opt, Workspace<S>& ws, S* grad, const Team& team = {}) {
+    const Index M = X.cols(), L = opt.n_samples, J = layout.n_components, C = M * L;
+    const Activation f = layout.activation;
+
+    mlp_forward<S>(layout.encoder, params, f, X, ws.encoder, team);
+    auto enc = ws.encoder.output(M);
+    const auto mu = enc.topRows(J);
+    const auto logvar = enc.bottomRows(J);
+    auto sigma = ws.sigma.cols(M);
+    auto z = ws.z.cols(C);
+    if (team.leader()) {
+        clamp_log_variance<S>(enc, J, J);
+        sigma = (S(0.5) * logvar.array()).exp().matrix();
+        for (Index i = 0; i < M; ++i)
+            for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
+                z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
+    }
+    team.sync();
+
+    mlp_forward<S>(layout.decoder, params, f, z, ws.decoder, team);
+    auto dec = ws.decoder.output(C);
+    const auto [d0, features] = team.share(layout.n_features);
+    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, features);
+    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, features);
+    team.sync();
+    const S inv_m = S(1) / S(M);
+    if (team.leader()) {
+        bounds_and_weights(opt, L, team.size, mu, logvar, sigma, eps, z, ws);
+        ws.scaled.head(C) = ws.weight.head(C) * inv_m;
+    }
+    team.sync();
+    const double total = ws.total;
+    if (!grad) return total;
+
+    // Decoder: dLoss/d out_c = -(w_c / M) d log p(x|z_c) / d out_c, back-propagated down to z.
+    log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C), d0,
+                                    features);
+    team.sync();
+    MatrixRef<S> grad_z = ws.grad_z.cols(C);
+    mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
+    if (team.leader()) encoder_heads_gradient(opt, L, inv_m, mu, logvar, sigma, eps, z, grad_z, ws);
+    team.sync();
+    mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team);
     return total;
 }
 

@@ -31,41 +31,44 @@ template <class Derived> auto inside_log_variance_range(const Eigen::ArrayBase<D
     return (lv > S(kLogVarianceMin) && lv < S(kLogVarianceMax)).template cast<S>();
 }
 
-// loglik[c] = log p(x_{c / samples} | decoder output column c).
+// loglik[c] = the terms of log p(x_{c / samples} | decoder output column c) from features [first, first + count)
+// (all of them by default; a team sums its threads' shares).
 template <class S>
 void log_likelihood(Likelihood kind, const ConstMatrixRef<S>& X, Index samples, const ConstMatrixRef<S>& out,
-                    S* loglik) {
-    const Index d = X.rows();
+                    S* loglik, Index first = 0, Index count = -1) {
+    const Index D = X.rows(), d = count < 0 ? D : count;
     for (Index c = 0; c < out.cols(); ++c) {
-        const auto x = X.col(c / samples).array();
+        const auto x = X.col(c / samples).segment(first, d).array();
         if (kind == Likelihood::bernoulli) {
-            const auto a = out.col(c).array();
+            const auto a = out.col(c).segment(first, d).array();
             loglik[c] = (x * a - softplus(a)).sum();
         } else {
-            const auto mu = out.col(c).head(d).array();
-            const auto lv = out.col(c).tail(d).array();
+            const auto mu = out.col(c).segment(first, d).array();
+            const auto lv = out.col(c).segment(D + first, d).array();
             loglik[c] = S(-0.5) * (S(kLog2Pi) * S(d) + lv.sum() + ((x - mu).square() * (-lv).exp()).sum());
         }
     }
 }
 
-// grad.col(c) = -weight[c] * d loglik[c] / d out.col(c): the loss gradient of -sum_c weight[c] loglik[c].
+// grad.col(c) = -weight[c] * d loglik[c] / d out.col(c): the loss gradient of -sum_c weight[c] loglik[c],
+// for features [first, first + count) (all by default).
 template <class S>
 void log_likelihood_loss_gradient(Likelihood kind, const ConstMatrixRef<S>& X, Index samples,
-                                  const ConstMatrixRef<S>& out, const S* weight, MatrixRef<S> grad) {
-    const Index d = X.rows();
+                                  const ConstMatrixRef<S>& out, const S* weight, MatrixRef<S> grad, Index first = 0,
+                                  Index count = -1) {
+    const Index D = X.rows(), d = count < 0 ? D : count;
     for (Index c = 0; c < out.cols(); ++c) {
-        const auto x = X.col(c / samples).array();
+        const auto x = X.col(c / samples).segment(first, d).array();
         const S w = weight[c];
         if (kind == Likelihood::bernoulli) {
-            const auto a = out.col(c).array();
-            grad.col(c).array() = w * (S(1) / (S(1) + (-a).exp()) - x);  // sigmoid(a) - x
+            const auto a = out.col(c).segment(first, d).array();
+            grad.col(c).segment(first, d).array() = w * (S(1) / (S(1) + (-a).exp()) - x);  // sigmoid(a) - x
         } else {
-            const auto mu = out.col(c).head(d).array();
-            const auto lv = out.col(c).tail(d).array();
+            const auto mu = out.col(c).segment(first, d).array();
+            const auto lv = out.col(c).segment(D + first, d).array();
             const auto precision_residual = (x - mu) * (-lv).exp();
-            grad.col(c).head(d).array() = -w * precision_residual;
-            grad.col(c).tail(d).array() =
+            grad.col(c).segment(first, d).array() = -w * precision_residual;
+            grad.col(c).segment(D + first, d).array() =
                 -w * S(0.5) * ((x - mu) * precision_residual - S(1)) * inside_log_variance_range(lv);
         }
     }

@@ -1,9 +1,14 @@
 // Dense multi-layer perceptron passes on views into the flat parameter buffer; one column per datapoint.
 // Hidden layers apply the activation; the last layer is linear (its output feeds a distribution's parameters).
+// A Team splits every layer by output rows: each thread computes its share of W_l in_l, and the team meets
+// at a barrier before the next layer reads the whole output.
 #pragma once
+
+#include <algorithm>
 
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
+#include "aevb/parallel.hpp"
 
 namespace aevb {
 
@@ -24,44 +29,58 @@ template <class S> struct MLPBuffers {
     auto output_grad(Index n) { return grad.back().cols(n); }
 };
 
-// out[l] = f(W_l out[l-1] + b_l) for the first n columns of `input`.
+// out[l] = f(W_l out[l-1] + b_l) for the first n columns of `input` (which the whole team can read).
+// Returns with the team synchronized.
 template <class S>
 void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
-                 MLPBuffers<S>& buf) {
+                 MLPBuffers<S>& buf, const Team& team = {}) {
     const Index n = input.cols();
     for (size_t l = 0; l < layers.size(); ++l) {
-        auto out = buf.out[l].cols(n);
+        const auto [r0, rows] = team.share(layers[l].n_out);
+        auto out = buf.out[l].cols(n).middleRows(r0, rows);
+        const auto W = weight(params, layers[l]).middleRows(r0, rows);
+        out.colwise() = bias(params, layers[l]).segment(r0, rows);  // then += the product: no zeroing pass
         if (l == 0)
-            out.noalias() = weight(params, layers[l]) * input;
+            out.noalias() += W * input;
         else
-            out.noalias() = weight(params, layers[l]) * buf.out[l - 1].cols(n);
-        out.colwise() += bias(params, layers[l]);
+            out.noalias() += W * buf.out[l - 1].cols(n);
         if (l + 1 < layers.size()) activate(f, out.array());
+        team.sync();
     }
 }
 
-// Back-propagates buf.grad.back() (dLoss/d output, set by the caller) through the layers:
+// Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
-// Parameter gradients are written (not accumulated) into grad_params at the layers' offsets.
-// With input_grad, dLoss/d input = W_0^T G_0 is written there too.
+// Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread
+// takes a share of the layer's inputs j: columns j of dW_l (contiguous in memory, so no two threads write to
+// one cache line) and rows j of G_{l-1}; and a share of its outputs for db_l. With input_grad,
+// dLoss/d input = W_0^T G_0 is written there too. Returns with the team synchronized.
 template <class S>
 void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
-                  MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr) {
+                  MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {}) {
     const Index n = input.cols();
     for (size_t l = layers.size(); l-- > 0;) {
-        auto g = buf.grad[l].cols(n);
-        if (l == 0)
-            weight(grad_params, layers[l]).noalias() = g * input.transpose();
-        else
-            weight(grad_params, layers[l]).noalias() = g * buf.out[l - 1].cols(n).transpose();
-        bias(grad_params, layers[l]) = g.rowwise().sum();
+        const auto G = buf.grad[l].cols(n);
+        const auto [j0, inputs] = team.share(layers[l].n_in);
+        const ConstMatrixRef<S> layer_input = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
+        const auto in = layer_input.middleRows(j0, inputs);
+        weight(grad_params, layers[l]).middleCols(j0, inputs).noalias() = G * in.transpose();
+        const auto [r0, outputs] = team.share(layers[l].n_out);
+        // db = G 1 as a plain loop, each row summed in column order: Eigen's rowwise sum adds columns in a
+        // tree inside its vector body but in order in its scalar edges, which depend on grad_params' alignment.
+        S* db = grad_params + layers[l].bias_offset + r0;
+        std::fill(db, db + outputs, S(0));
+        for (Index c = 0; c < n; ++c)
+            for (Index r = 0; r < outputs; ++r) db[r] += G(r0 + r, c);
+        const auto W_t = weight(params, layers[l]).middleCols(j0, inputs).transpose();
         if (l > 0) {
-            auto below = buf.grad[l - 1].cols(n);
-            below.noalias() = weight(params, layers[l]).transpose() * g;
-            multiply_by_derivative(f, below.array(), buf.out[l - 1].cols(n).array());
+            auto below = buf.grad[l - 1].cols(n).middleRows(j0, inputs);
+            below.noalias() = W_t * G;
+            multiply_by_derivative(f, below.array(), in.array());
         } else if (input_grad) {
-            input_grad->leftCols(n).noalias() = weight(params, layers[l]).transpose() * g;
+            input_grad->leftCols(n).middleRows(j0, inputs).noalias() = W_t * G;
         }
+        team.sync();
     }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "aevb/layout.hpp"
 
@@ -21,6 +22,37 @@ inline int thread_index() {
     return 0;
 #endif
 }
+
+// The threads that share one piece of work (a training step): each computes its share of every layer's
+// output rows, and they meet at barriers between layers. The default, a team of one, works alone: its
+// barriers are no-ops, so the same code runs inside other parallel loops, one independent call per thread.
+struct Team {
+    int index = 0, size = 1;
+
+    // The calling thread's place in the enclosing OpenMP parallel region.
+    static Team of_parallel_region() {
+#ifdef _OPENMP
+        return {omp_get_thread_num(), omp_get_num_threads()};
+#else
+        return {};
+#endif
+    }
+    bool leader() const { return index == 0; }
+    void sync() const {
+        if (size > 1) {
+#pragma omp barrier
+        }
+    }
+    // This thread's rows [first, first + count) of n. Boundaries fall on multiples of kColumnAlign, so in a
+    // ColumnBuffer each share starts on a whole vector and no cache line is written by two threads.
+    std::pair<Index, Index> share(Index n) const {
+        const auto boundary = [&](int t) {
+            return t == size ? n : n * t / size / kColumnAlign * kColumnAlign;
+        };
+        const Index first = boundary(index);
+        return {first, boundary(index + 1) - first};
+    }
+};
 
 // True when no element is inf or NaN. Tests the exponent bits with integer operations, which vectorize
 // (an isfinite loop over floats does not), so the check costs little per optimizer step.

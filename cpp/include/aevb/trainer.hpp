@@ -2,6 +2,7 @@
 // step, add the weight prior, update. All buffers are allocated once per call; nothing is allocated per step.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -59,34 +60,19 @@ inline std::vector<std::pair<Index, Index>> weight_ranges(const Layout& layout) 
     return ranges;
 }
 
-// What one thread holds: its share of each minibatch, its buffers and its partial gradient.
-template <class S> struct TrainerThread {
-    Workspace<S> ws;
-    SleepBuffers<S> sleep;
-    ColumnBuffer<S> batch;
-    Vector<S> grad;
-    double bound = 0.0;
-    bool finite = true;
-};
-
-// Thread slice [p0, p1) of the step's gradient, in threads[0].grad: the threads' parts summed in a fixed order,
-// plus the prior's (alpha / N) W on weights. Returns whether every element of the slice is finite.
+// The prior's gradient (alpha / N) W added to grad's weights in [p0, p1); returns whether that slice of the
+// gradient is finite.
 template <class S>
-bool combine_gradient(std::vector<TrainerThread<S>>& threads, const std::vector<std::pair<Index, Index>>& weights,
-                      const S* params, S prior, Index p0, Index p1) {
-    S* g = threads[0].grad.data();
-    for (size_t u = 1; u < threads.size(); ++u) {
-        const S* part = threads[u].grad.data();
-        for (Index i = p0; i < p1; ++i) g[i] += part[i];
-    }
+bool add_prior_and_check(S* grad, const S* params, const std::vector<std::pair<Index, Index>>& weights, S prior,
+                         Index p0, Index p1) {
     if (prior != S(0))
         for (const auto& [w0, w1] : weights)
-            for (Index i = std::max(w0, p0); i < std::min(w1, p1); ++i) g[i] += prior * params[i];
-    return all_finite(g + p0, p1 - p0);
+            for (Index i = std::max(w0, p0); i < std::min(w1, p1); ++i) grad[i] += prior * params[i];
+    return all_finite(grad + p0, p1 - p0);
 }
 
 // Threads for a training step: up to n_threads, but each with at least kMinFlopsPerThread of matrix work per
-// step, since three barriers per step cost more than they save on small networks.
+// step, since the barriers between layers cost more than they save on small networks.
 constexpr double kMinFlopsPerThread = 25e6;
 
 inline int training_threads(const Layout& layout, Index batch, Index samples, int n_threads) {
@@ -101,27 +87,27 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 // Stops before an update whose bound or gradient is not finite (params keep their last finite values), or
 // when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
 //
-// With T threads (training_threads), thread t takes columns [m t / T, m (t + 1) / T) of each minibatch of m and computes their
-// part of the gradient of -(1/m) sum_i objective_i; the parts are then summed in a fixed order, each thread
-// summing and updating its own slice of the parameters. The noise of column c is draw c of the step's stream
-// whatever T is, and results are bit-identical for the same seed and T.
+// With T threads (training_threads), the team shares each step: every layer's rows are split between the
+// threads (elbo_step), then thread t checks and updates its slice [P t / T, P (t + 1) / T) of the parameters.
+// The noise of column c is draw c of the step's stream whatever T is, and results are bit-identical for the
+// same seed and T.
 template <class S>
 EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step, const ConstMatrixRef<S>& X,
                         std::vector<int64_t> rows, uint64_t epoch, const TrainOptions& opt,
                         const std::function<bool()>& interrupt_requested) {
     const Index n = Index(rows.size()), J = layout.n_components, L = opt.step.n_samples, P = layout.n_params;
     const Index M = std::min<Index>(opt.batch_size, n);
-    const int T = int(std::min<Index>(training_threads(layout, M, L, opt.n_threads), M));
+    const int T = training_threads(layout, M, L, opt.n_threads);
     if (opt.shuffle) shuffle_rows(rows, opt.seed, epoch);
 
-    std::vector<TrainerThread<S>> threads(static_cast<size_t>(T));
-    const Index share = (M + T - 1) / T;
-    for (auto& th : threads) {
-        th.ws.reserve(layout, share, L);
-        if (opt.algorithm == Algorithm::wake_sleep) th.sleep.reserve(layout, share);
-        th.batch.resize(layout.n_features, share);
-        th.grad.resize(P);
-    }
+    Workspace<S> ws;
+    ws.reserve(layout, M, L, T);
+    SleepBuffers<S> sleep;
+    if (opt.algorithm == Algorithm::wake_sleep) sleep.reserve(layout, M);
+    ColumnBuffer<S> batch;
+    batch.resize(layout.n_features, M);
+    Vector<S> grad(P);
+    std::vector<char> finite(static_cast<size_t>(T));
     const uint64_t noise_key = training_noise_key(opt.seed);
     const auto weights = weight_ranges(layout);
     const S prior = S(opt.alpha / opt.n_total);
@@ -129,61 +115,49 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
 
     EpochReport report;
     bool stop = false;
+    const int64_t first_step = step;
 #pragma omp parallel num_threads(T)
     {
-        const int t = thread_index();
-        TrainerThread<S>& me = threads[size_t(t)];
+        const Team team = Team::of_parallel_region();
+        int64_t updates = 0;  // this thread's count of updates; only the leader writes `step`
+        const Index p0 = P * team.index / team.size, p1 = P * (team.index + 1) / team.size;
         for (Index start = 0; start < n; start += M) {
-#pragma omp master
-            if (interrupt_requested && interrupt_requested()) {
+            if (team.leader() && interrupt_requested && interrupt_requested()) {
                 report.status = TrainStatus::interrupted;
                 stop = true;
             }
-#pragma omp barrier
-            if (stop) break;
+            // Each thread gathers its share of the minibatch's columns and draws their noise.
             const Index m = std::min(M, n - start);
-            const Index lo = m * t / T, hi = m * (t + 1) / T;
-            me.bound = 0.0;
-            if (hi > lo) {
-                auto x = me.batch.cols(hi - lo);
-                for (Index k = lo; k < hi; ++k) x.col(k - lo) = X.col(rows[size_t(start + k)]);
-                auto eps = me.ws.eps.cols((hi - lo) * L);
-                const RandomStream noise(noise_key, uint64_t(step));  // a fresh stream per optimizer step
-                noise.fill(eps, uint64_t(lo * L * J));
-                StepOptions step_opt = opt.step;
-                step_opt.loss_batch = m;
-                me.bound = opt.algorithm == Algorithm::wake_sleep
-                               ? wake_sleep_step<S>(layout, params, x, eps,
-                                                    RandomStream(noise_key, uint64_t(step) | kSleepStream),
-                                                    RandomStream(noise_key, uint64_t(step) | kDreamStream), lo, m,
-                                                    me.ws, me.sleep, me.grad.data())
-                               : elbo_step<S>(layout, params, x, eps, step_opt, me.ws, me.grad.data());
-            } else {
-                me.grad.setZero();
-            }
-#pragma omp barrier
-            const Index p0 = P * t / T, p1 = P * (t + 1) / T;
-            S* g = threads[0].grad.data();
-            me.finite = combine_gradient(threads, weights, params, prior, p0, p1);
-#pragma omp barrier
-            double bound = 0.0;
-            bool all_finite = true;
-            for (const auto& th : threads) {
-                bound += th.bound;
-                all_finite &= th.finite;
-            }
-            if (!all_finite || !std::isfinite(bound)) {
-#pragma omp master
-                report.status = TrainStatus::non_finite;
+            const Index c0 = m * team.index / team.size, c1 = m * (team.index + 1) / team.size;
+            auto x = batch.cols(m);
+            for (Index k = c0; k < c1; ++k) x.col(k) = X.col(rows[size_t(start + k)]);
+            auto eps = ws.eps.cols(m * L);
+            const int64_t t = first_step + updates;
+            const RandomStream noise(noise_key, uint64_t(t));  // a fresh stream per optimizer step
+            noise.fill(eps.middleCols(c0 * L, (c1 - c0) * L), uint64_t(c0 * L * J));
+            team.sync();
+            if (stop) break;
+
+            const double bound =
+                opt.algorithm == Algorithm::wake_sleep
+                    ? wake_sleep_step<S>(layout, params, x, eps, RandomStream(noise_key, uint64_t(t) | kSleepStream),
+                                         RandomStream(noise_key, uint64_t(t) | kDreamStream), ws, sleep,
+                                         grad.data(), team)
+                    : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data(), team);
+            finite[size_t(team.index)] = add_prior_and_check(grad.data(), params, weights, prior, p0, p1);
+            team.sync();
+            if (std::count(finite.begin(), finite.begin() + team.size, 0) > 0 || !std::isfinite(bound)) {
+                if (team.leader()) report.status = TrainStatus::non_finite;
                 break;
             }
-            optimizer_step(opt.optimizer, step + 1, p1 - p0, params + p0, g + p0, state + p0, state + P + p0);
-#pragma omp barrier
-#pragma omp master
-            {
-                ++step;
+            optimizer_step(opt.optimizer, t + 1, p1 - p0, params + p0, grad.data() + p0, state + p0,
+                           state + P + p0);
+            team.sync();
+            ++updates;
+            if (team.leader()) {
                 report.bound_sum += bound;
                 report.n_seen += m;
+                step = t + 1;
             }
         }
     }

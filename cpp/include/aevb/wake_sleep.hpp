@@ -23,29 +23,30 @@ template <class S> struct SleepBuffers {
     }
 };
 
-// One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase dreams M samples, numbered
-// from `first` in the streams dream_z (z) and dream_x (uniforms or normals for x). Writes the decoder gradient
-// (wake) and the encoder gradient (sleep) of the loss, scaled by 1/loss_batch, into grad, and returns the sum
-// of the wake batch's bounds (estimator B).
+// One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase dreams M samples, draws
+// 0 .. M - 1 of the streams dream_z (z) and dream_x (uniforms or normals for x). Writes the decoder gradient
+// (wake) and the encoder gradient (sleep) of the loss, scaled by 1/M, into grad, and returns the sum of the
+// wake batch's bounds (estimator B). A team shares the step as in elbo_step.
 template <class S>
 double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
                        const ConstMatrixRef<S>& eps, const RandomStream& dream_z, const RandomStream& dream_x,
-                       Index first, Index loss_batch, Workspace<S>& ws, SleepBuffers<S>& sleep, S* grad) {
+                       Workspace<S>& ws, SleepBuffers<S>& sleep, S* grad, const Team& team = {}) {
     const Index M = X.cols(), J = layout.n_components, D = layout.n_features;
     const Activation f = layout.activation;
-    StepOptions wake;  // estimator B, L = 1: its decoder gradient is the wake-phase gradient
-    wake.loss_batch = loss_batch;
-    const double bound = elbo_step<S>(layout, params, X, eps, wake, ws, grad);
+    const StepOptions wake;  // estimator B, L = 1: its decoder gradient is the wake-phase gradient
+    const double bound = elbo_step<S>(layout, params, X, eps, wake, ws, grad, team);
 
     // Dream: z ~ N(0, I), x ~ p(x|z).
     auto z = sleep.z.cols(M);
     auto x = sleep.dream.cols(M);
-    dream_z.fill(z, uint64_t(first * J));
-    mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder);
+    if (team.leader()) dream_z.fill(z, 0);
+    team.sync();
+    mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder, team);
     auto dec = sleep.decoder.output(M);
+    const auto [d0, features] = team.share(D);
     for (Index c = 0; c < M; ++c)
-        for (Index r = 0; r < D; ++r) {
-            const uint64_t i = uint64_t((first + c) * D + r);
+        for (Index r = d0; r < d0 + features; ++r) {
+            const uint64_t i = uint64_t(c * D + r);
             if (layout.likelihood == Likelihood::bernoulli)  // x = [u < sigmoid(a)]
                 x(r, c) = S(dream_x.uniform_at(i) < 1.0 / (1.0 + std::exp(-double(dec(r, c)))));
             else {
@@ -53,20 +54,24 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
                 x(r, c) = dec(r, c) + std::exp(S(0.5) * lv) * S(dream_x.draw(i));
             }
         }
+    team.sync();
 
     // Sleep: the encoder's gradient of -(1/M) sum log q(z|x_dream), written over elbo_step's encoder part.
-    mlp_forward<S>(layout.encoder, params, f, x, ws.encoder);
-    auto enc = ws.encoder.output(M);
-    clamp_log_variance<S>(enc, J, J);
-    const auto mu = enc.topRows(J).array();
-    const auto logvar = enc.bottomRows(J).array();
-    auto g = ws.encoder.output_grad(M);
-    const S inv_m = S(1) / S(loss_batch);
-    const auto precision_residual = (z.array() - mu) * (-logvar).exp();
-    g.topRows(J) = (-inv_m * precision_residual).matrix();
-    g.bottomRows(J) = (-inv_m * S(0.5) * ((z.array() - mu) * precision_residual - S(1)) *
-                       inside_log_variance_range(logvar)).matrix();
-    mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad);
+    mlp_forward<S>(layout.encoder, params, f, x, ws.encoder, team);
+    if (team.leader()) {
+        auto enc = ws.encoder.output(M);
+        clamp_log_variance<S>(enc, J, J);
+        const auto mu = enc.topRows(J).array();
+        const auto logvar = enc.bottomRows(J).array();
+        auto g = ws.encoder.output_grad(M);
+        const S inv_m = S(1) / S(M);
+        const auto precision_residual = (z.array() - mu) * (-logvar).exp();
+        g.topRows(J) = (-inv_m * precision_residual).matrix();
+        g.bottomRows(J) = (-inv_m * S(0.5) * ((z.array() - mu) * precision_residual - S(1)) *
+                           inside_log_variance_range(logvar)).matrix();
+    }
+    team.sync();
+    mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
     return bound;
 }
 

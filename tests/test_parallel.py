@@ -1,0 +1,76 @@
+"""Threads sharing a training step: each layer is split by rows, and the result is the one-thread step's."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from aevb import AEVB
+from aevb._native import core
+
+OBJECTIVES = [("analytic", 1), ("sampled", 2), ("importance", 3)]
+
+
+def step(layout, params, X, eps, objective, n_samples, n_threads):
+    grad = np.empty_like(params)
+    total, rows = core.elbo_step(
+        layout, params, X, eps, objective, n_samples, 1.0, grad, n_threads=n_threads
+    )
+    return total, rows, grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize(("objective", "n_samples"), OBJECTIVES)
+def test_a_shared_step_equals_the_one_thread_step(dtype, likelihood, objective, n_samples):
+    # Layers of 100, 37, 70 and 140 rows: shares of 48/52, 32/5 and 32/32/36 rows, and one empty share.
+    rng = np.random.default_rng(0)
+    layout = core.Layout(70, 5, [100, 37], "tanh", likelihood)
+    X = rng.uniform(size=(53, 70)).astype(dtype)
+    eps = rng.standard_normal((53 * n_samples, 5)).astype(dtype)
+    params = np.empty(layout.n_params, dtype)
+    core.init_params(layout, 3, params)
+    t1, rows1, g1 = step(layout, params, X, eps, objective, n_samples, 1)
+    # float32 sums of 53-140 terms of O(1): a few ulps of the largest partial sums
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (2e-5, 1e-6)
+    for n_threads in (2, 3, 4):
+        total, rows, grad = step(layout, params, X, eps, objective, n_samples, n_threads)
+        np.testing.assert_allclose(total, t1, rtol=rtol)
+        np.testing.assert_allclose(rows, rows1, rtol=rtol)
+        np.testing.assert_allclose(grad, g1, rtol=rtol, atol=atol)
+        again = step(layout, params, X, eps, objective, n_samples, n_threads)
+        assert again[0] == total
+        np.testing.assert_array_equal(again[2], grad)
+
+
+@pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
+def test_a_two_thread_fit_is_reproducible_and_agrees_with_one_thread(algorithm):
+    X = load_digits().data[:512] / 16.0
+    options = {
+        "n_components": 8,
+        "hidden_layer_sizes": (512,),
+        "batch_size": 256,
+        "max_iter": 2,
+        "random_state": 0,
+        "algorithm": algorithm,
+        "tol": 0,
+        "n_iter_no_change": 3,
+    }
+    model = AEVB(**options, n_jobs=2).fit(X)
+    layout = core.Layout(64, 8, [512], "tanh", "bernoulli")
+    assert core.training_threads(layout, 256, 1, 2) == 2  # so the fit above did use a team of two
+    again = AEVB(**options, n_jobs=2).fit(X)
+    np.testing.assert_array_equal(again._params, model._params)
+    one = AEVB(**options, n_jobs=1).fit(X)
+    # Four updates from the same start and noise: the teams' rounding differences stay at rounding level.
+    np.testing.assert_allclose(one._params, model._params, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(one.loss_curve_, model.loss_curve_, rtol=1e-5)
+
+
+def test_small_networks_train_on_one_thread():
+    layout = core.Layout(64, 3, [16], "tanh", "bernoulli")
+    assert core.training_threads(layout, 200, 1, 2) == 1
+    big = core.Layout(784, 20, [500], "tanh", "bernoulli")
+    assert core.training_threads(big, 100, 1, 2) == 2
+    assert core.training_threads(big, 100, 1, 1) == 1
+    with pytest.raises(ValueError, match="n_threads must be >= 1; got 0"):
+        core.training_threads(big, 100, 1, 0)
