@@ -242,6 +242,22 @@ def test_bad_input_gets_a_clear_error(X, match):
         small().fit(X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad, match", [(np.nan, "Input X contains NaN"), (np.inf, "infinity")])
+@pytest.mark.parametrize("method", ["transform", "score_samples", "partial_fit"])
+def test_non_finite_values_are_refused_after_fit(digits, dtype, bad, match, method):
+    # Outside fit the finite check is native (aevb._core.value_range); the message is scikit-learn's.
+    X = digits[0][:50].astype(dtype)
+    model = small(dtype=dtype).fit(X)
+    params = model._params.copy()
+    for position in [0, X.size // 2, X.size - 1]:  # the first, a middle and the last value
+        Y = X.copy()
+        Y.flat[position] = bad
+        with pytest.raises(ValueError, match=match):
+            getattr(model, method)(Y)
+    np.testing.assert_array_equal(model._params, params)
+
+
 def test_bad_input_after_fit(digits):
     X = digits[0][:50]
     model = small().fit(X)

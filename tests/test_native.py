@@ -59,3 +59,22 @@ def test_aevb_isa_forces_a_build():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert out.returncode != 0 and "AEVB_ISA must be one of" in out.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_value_range_is_numpys_min_max_and_isfinite(dtype, n_threads):
+    rng = np.random.default_rng(0)
+    for size in [1, 7, 4096, 4097, 3 * 4096 + 5, 100_003]:  # around the pieces and thread shares
+        x = rng.standard_normal(size).astype(dtype)
+        assert core.value_range(x, n_threads) == (x.min(), x.max(), True)
+        for position in {0, size // 3, size - 1}:
+            for bad in [np.nan, np.inf, -np.inf]:
+                y = x.copy()
+                y[position] = bad
+                assert core.value_range(y, n_threads)[2] is False
+    assert core.value_range(np.array([[2.0, -1.0], [0.5, 3.0]]), n_threads) == (-1.0, 3.0, True)
+    with pytest.raises(ValueError, match="X must not be empty"):
+        core.value_range(np.zeros(0, dtype), n_threads)
+    with pytest.raises(ValueError, match="X must be C-contiguous"):
+        core.value_range(np.zeros((4, 4), dtype).T, n_threads)

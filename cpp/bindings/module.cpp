@@ -340,6 +340,23 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
                         [&] { return score_impl<double>(l, params, X, n_importance, seed, n_threads); });
     }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_importance"), py::arg("seed"), py::arg("n_threads") = 1);
 
+    m.def("value_range", [](const py::array& X, int n_threads) {
+        const auto range = [&](auto scalar) {
+            using S = decltype(scalar);
+            const auto x = checked<S>(X, "X", X.ndim());
+            expect(x.size() > 0, "X must not be empty");
+            const int threads = threads_of(n_threads);
+            ValueRange<S> r;
+            {
+                py::gil_scoped_release release;
+                r = value_range<S>(x.data(), Index(x.size()), threads);
+            }
+            return py::make_tuple(double(r.min), double(r.max), r.finite);
+        };
+        return is_float32(X) ? range(float()) : range(double());
+    }, py::arg("X"), py::arg("n_threads") = 1,
+       "(min, max, all finite) of a C-contiguous float array, in one parallel pass.");
+
     m.def("encode", [](const Layout& l, const py::array& params, const py::array& X, int n_threads) {
         return by_dtype(params, [&] { return py::array(encode_impl<float>(l, params, X, n_threads)); },
                         [&] { return py::array(encode_impl<double>(l, params, X, n_threads)); });

@@ -16,7 +16,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -702,16 +702,26 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(X, dtype=self._params.dtype)
 
     def _validate_X(self, X, reset):
-        """scikit-learn's validation, then the likelihood's support. X itself is never modified."""
+        """scikit-learn's validation, then the likelihood's support. X itself is never modified.
+
+        Outside fit, finiteness is checked natively, in the one parallel pass that also finds X's range
+        (scikit-learn's own check and numpy's min and max would be three). Fit keeps scikit-learn's check,
+        which runs before validate_data records n_features_in_, so a refused X changes nothing.
+        """
         if reset:
             self._compute_dtype()  # a bad dtype fails before anything else
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32], order="C", ensure_all_finite=reset
+        )
+        low, high, finite = _core.value_range(X, self._n_threads())
+        if not finite:
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
         likelihood = self.likelihood if reset else self._architecture["likelihood"]
-        if likelihood == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
-            negative = "Negative values in data passed to AEVB: " if X.min() < 0 else ""
+        if likelihood == "bernoulli" and (low < 0 or high > 1):
+            negative = "Negative values in data passed to AEVB: " if low < 0 else ""
             raise ValueError(
                 f"{negative}likelihood='bernoulli' needs X in [0, 1]; got values in "
-                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
+                f"[{low:.4g}, {high:.4g}]. Scale X (e.g. MinMaxScaler) or use "
                 "likelihood='gaussian'."
             )
         return X

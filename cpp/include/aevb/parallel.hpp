@@ -2,10 +2,12 @@
 // same result whatever the thread count.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "aevb/layout.hpp"
 
@@ -66,6 +68,35 @@ template <class S> bool all_finite(const S* x, Index n) {
         bad |= Bits((bits & exponent) == exponent);
     }
     return bad == 0;
+}
+
+// The smallest and largest element and whether all are finite, in one pass over x spread over `threads`
+// threads: the input check of every call that reads a data set (min and max are exact in any order).
+template <class S> struct ValueRange {
+    S min, max;
+    bool finite;
+};
+
+template <class S> ValueRange<S> value_range(const S* x, Index n, int threads) {
+    constexpr Index kPiece = 4096;  // three passes per piece, the second and third from L1
+    std::vector<ValueRange<S>> parts(static_cast<size_t>(threads), {x[0], x[0], true});
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; ++t) {
+        ValueRange<S>& part = parts[size_t(t)];
+        for (Index p = n * t / threads, end = n * (t + 1) / threads; p < end; p += kPiece) {
+            const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> piece(x + p, std::min(kPiece, end - p));
+            part.min = std::min(part.min, piece.minCoeff());
+            part.max = std::max(part.max, piece.maxCoeff());
+            part.finite = part.finite && all_finite(piece.data(), piece.size());
+        }
+    }
+    ValueRange<S> all = parts[0];
+    for (const auto& part : parts) {
+        all.min = std::min(all.min, part.min);
+        all.max = std::max(all.max, part.max);
+        all.finite = all.finite && part.finite;
+    }
+    return all;
 }
 
 }  // namespace aevb
