@@ -7,6 +7,7 @@ log-likelihood of a linear Gaussian model) and ``encode`` / ``decode`` / ``gener
 """
 
 import itertools
+import math
 import zlib
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 import reference as ref
 from aevb import _core
+from aevb._native import core
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("tanh", "relu", "softplus", "sigmoid")
@@ -539,3 +541,34 @@ def test_generate_linear_gaussian_moments(dtype, draw):
     assert np.all(np.abs(x.mean(axis=0) - b) < 5 * np.sqrt(np.diag(C) / n))
     se = np.sqrt((np.outer(np.diag(C), np.diag(C)) + C**2) / n)
     assert np.all(np.abs(np.cov(x, rowvar=False) - C) < 5 * se)
+
+
+@pytest.mark.parametrize("module", [_core, core], ids=["baseline", "best"])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+@pytest.mark.parametrize("logit_range", ["wide", "large"])
+def test_bernoulli_log_likelihood_is_accurate_for_any_logits(module, dtype, rtol, logit_range):
+    # A model whose decoder ignores z and outputs fixed logits b, and whose posterior is the prior: the
+    # bound is exactly log p(x) = sum_i x_i b_i - softplus(b_i). With x_i = [b_i > 0] each term is
+    # -log1p(e^-|b_i|); with every |b_i| in [5, 60] ('large') that row's sum is a sum of terms from 7e-3
+    # down to 1e-26, accurate only if each one is. 1,125 features cover the vector loop (its product of
+    # 1 + e^-|b| restarts every 64 vectors) and a scalar tail in every build.
+    rng = rng_for("extreme logits", dtype, logit_range)
+    n_features = 16 * 70 + 5
+    if logit_range == "wide":
+        parts = [rng.uniform(-90, 90, 600), rng.uniform(-1e-3, 1e-3, 300), rng.standard_normal(225)]
+        logits = np.concatenate(parts)
+    else:
+        logits = rng.uniform(5, 60, n_features) * rng.choice([-1.0, 1.0], n_features)
+    rng.shuffle(logits)
+    layout = module.Layout(n_features, 1, [1], "tanh", "bernoulli")
+    params = np.zeros(layout.n_params, dtype)
+    _, n_out, _, bias_offset = layout.decoder[-1]
+    params[bias_offset : bias_offset + n_out] = logits
+    b = params[bias_offset : bias_offset + n_out].astype(np.float64)  # the logits the model holds
+    X = np.stack([b > 0, b < 0, rng.random(n_features) < 0.5]).astype(dtype)
+    eps = rng.standard_normal((3, 1)).astype(dtype)
+    _, rows = module.elbo_step(layout, params, X, eps, "analytic", 1)
+    # x b - softplus(b) = (x b - max(b, 0)) - log1p(e^-|b|), summed exactly: np.logaddexp would cancel.
+    terms = X.astype(np.float64) * b - np.maximum(b, 0.0) - np.log1p(np.exp(-np.abs(b)))
+    exact = [math.fsum(row) for row in terms]
+    np.testing.assert_allclose(rows, exact, rtol=rtol)

@@ -7,6 +7,8 @@ from sklearn.datasets import load_digits
 from aevb import AEVB
 from aevb._native import core
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 OBJECTIVES = [("analytic", 1), ("sampled", 2), ("importance", 3)]
 
 

@@ -5,6 +5,7 @@
 //       d/dmu = (x - mu) e^-logvar,   d/dlogvar = 1/2 ((x - mu)^2 e^-logvar - 1)   (0 where logvar is clamped)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "aevb/layout.hpp"
@@ -12,12 +13,6 @@
 namespace aevb {
 
 constexpr double kLog2Pi = 1.8378770664093453;
-
-// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow for large |a|.
-template <class Derived> auto softplus(const Eigen::ArrayBase<Derived>& a) {
-    using S = typename Derived::Scalar;
-    return a.max(S(0)) + (-a.abs()).exp().log1p();
-}
 
 // Clamps rows [first, first + count) of out's first n columns into the safe log-variance range.
 template <class S> void clamp_log_variance(MatrixRef<S> out, Index first, Index count) {
@@ -31,6 +26,41 @@ template <class Derived> auto inside_log_variance_range(const Eigen::ArrayBase<D
     return (lv > S(kLogVarianceMin) && lv < S(kLogVarianceMax)).template cast<S>();
 }
 
+// log1p(q) for q >= 0 from one log: u = 1 + q rounds off q's low bits, c = q - (u - 1) is what was lost, and
+// log1p(q) = log u + c / u to first order in c.
+template <class Packet> Packet plog1p_from_log(const Packet& q) {
+    using namespace Eigen::internal;
+    const Packet one = pset1<Packet>(typename unpacket_traits<Packet>::type(1)), u = padd(one, q);
+    return padd(plog(u), pdiv(psub(q, psub(u, one)), u));
+}
+
+// sum_i x_i a_i - softplus(a_i) over n features, softplus(a) = max(a, 0) + log1p(e), e = e^-|a| in (0, 1],
+// with one log per vector lane per kFactors vectors rather than one per feature: each lane keeps
+// q = prod (1 + e_i) - 1, updated as q + e + q e, which rounds relative to q itself -- so a sum of tiny
+// terms keeps its relative accuracy -- and stays below 2^kFactors. x a - max(a, 0) is summed apart (for
+// x = 1 and a >> 0 it is exactly 0, where x a - softplus(a) would cancel). Loads need no alignment.
+template <class S> S bernoulli_log_likelihood(const S* x, const S* a, Index n) {
+    using namespace Eigen::internal;
+    using Packet = typename packet_traits<S>::type;
+    constexpr Index W = unpacket_traits<Packet>::size, kFactors = 64;
+    const Packet zero = pset1<Packet>(S(0));
+    Packet linear = zero, logs = zero, q = zero;
+    Index i = 0;
+    for (Index factors = 0; i + W <= n; i += W) {
+        const Packet av = ploadu<Packet>(a + i), e = pexp(pnegate(pabs(av)));
+        linear = padd(linear, psub(pmul(ploadu<Packet>(x + i), av), pmax(av, zero)));
+        q = padd(q, padd(e, pmul(q, e)));  // (1 + q)(1 + e) - 1
+        if (++factors == kFactors) {
+            logs = padd(logs, plog1p_from_log(q));
+            q = zero;
+            factors = 0;
+        }
+    }
+    S total = predux(linear) - predux(padd(logs, plog1p_from_log(q)));
+    for (; i < n; ++i) total += (x[i] * a[i] - std::max(a[i], S(0))) - std::log1p(std::exp(-std::abs(a[i])));
+    return total;
+}
+
 // loglik[c] = the terms of log p(x_{c / samples} | decoder output column c) from features [first, first + count)
 // (all of them by default; a team sums its threads' shares).
 template <class S>
@@ -40,8 +70,7 @@ void log_likelihood(Likelihood kind, const ConstMatrixRef<S>& X, Index samples, 
     for (Index c = 0; c < out.cols(); ++c) {
         const auto x = X.col(c / samples).segment(first, d).array();
         if (kind == Likelihood::bernoulli) {
-            const auto a = out.col(c).segment(first, d).array();
-            loglik[c] = (x * a - softplus(a)).sum();
+            loglik[c] = bernoulli_log_likelihood(x.data(), out.col(c).data() + first, d);
         } else {
             const auto mu = out.col(c).segment(first, d).array();
             const auto lv = out.col(c).segment(D + first, d).array();
