@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "aevb/aevb.hpp"
@@ -372,6 +374,25 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
         return by_dtype(params, [&] { return py::array(generate_impl<float>(l, params, n, seed, draw, n_threads)); },
                         [&] { return py::array(generate_impl<double>(l, params, n, seed, draw, n_threads)); });
     }, py::arg("layout"), py::arg("params"), py::arg("n"), py::arg("seed"), py::arg("draw") = true, py::arg("n_threads") = 1);
+
+    m.def("eigen_gemm_gflops", [](Index n, int n_threads) {
+        // The rate of the matrix product this build compiles (Eigen, its own threads), GFLOP/s: the best of
+        // 3 float32 (n, n) x (n, n) products. The speed benchmark reports its numbers against it.
+        const int threads = threads_of(n_threads);
+        py::gil_scoped_release release;
+        const Matrix<float> A = Matrix<float>::Ones(n, n), B = Matrix<float>::Ones(n, n);
+        Matrix<float> C(n, n);
+        Eigen::setNbThreads(threads);
+        C.noalias() = A * B;
+        double best = 0.0;
+        for (int r = 0; r < 3; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            C.noalias() = A * B;
+            best = std::max(best, 1.0 / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        Eigen::setNbThreads(1);
+        return 2.0 * double(n) * double(n) * double(n) * best / 1e9;
+    }, py::arg("n"), py::arg("n_threads"));
 
     m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
         return philox4x32_10(counter, key);

@@ -28,9 +28,9 @@ template <class Derived> auto inside_log_variance_range(const Eigen::ArrayBase<D
 
 // log1p(q) for q >= 0 from one log: u = 1 + q rounds off q's low bits, c = q - (u - 1) is what was lost, and
 // log1p(q) = log u + c / u to first order in c.
-template <class Packet> Packet plog1p_from_log(const Packet& q) {
+template <class S, class Packet> Packet plog1p_from_log(const Packet& q) {
     using namespace Eigen::internal;
-    const Packet one = pset1<Packet>(typename unpacket_traits<Packet>::type(1)), u = padd(one, q);
+    const Packet one = pset1<Packet>(S(1)), u = padd(one, q);
     return padd(plog(u), pdiv(psub(q, psub(u, one)), u));
 }
 
@@ -42,7 +42,7 @@ template <class Packet> Packet plog1p_from_log(const Packet& q) {
 template <class S> S bernoulli_log_likelihood(const S* x, const S* a, Index n) {
     using namespace Eigen::internal;
     using Packet = typename packet_traits<S>::type;
-    constexpr Index W = unpacket_traits<Packet>::size, kFactors = 64;
+    constexpr Index W = packet_traits<S>::size, kFactors = 64;
     const Packet zero = pset1<Packet>(S(0));
     Packet linear = zero, logs = zero, q = zero;
     Index i = 0;
@@ -51,12 +51,12 @@ template <class S> S bernoulli_log_likelihood(const S* x, const S* a, Index n) {
         linear = padd(linear, psub(pmul(ploadu<Packet>(x + i), av), pmax(av, zero)));
         q = padd(q, padd(e, pmul(q, e)));  // (1 + q)(1 + e) - 1
         if (++factors == kFactors) {
-            logs = padd(logs, plog1p_from_log(q));
+            logs = padd(logs, plog1p_from_log<S>(q));
             q = zero;
             factors = 0;
         }
     }
-    S total = predux(linear) - predux(padd(logs, plog1p_from_log(q)));
+    S total = predux(linear) - predux(padd(logs, plog1p_from_log<S>(q)));
     for (; i < n; ++i) total += (x[i] * a[i] - std::max(a[i], S(0))) - std::log1p(std::exp(-std::abs(a[i])));
     return total;
 }
