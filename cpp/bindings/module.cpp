@@ -394,6 +394,15 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
         return 2.0 * double(n) * double(n) * double(n) * best / 1e9;
     }, py::arg("n"), py::arg("n_threads"));
 
+    m.def("normal_draws", [](uint64_t key, uint64_t stream, uint64_t first, Index rows, Index cols) {
+        expect(rows >= 0 && cols >= 0, "rows and cols must be >= 0");
+        py::array_t<double> out({py::ssize_t(cols), py::ssize_t(rows)});
+        RandomStream(key, stream).fill(columns_mut(out), first);
+        return out;
+    }, py::arg("key"), py::arg("stream"), py::arg("first"), py::arg("rows"), py::arg("cols"),
+       "Normal draws first .. first + rows * cols - 1 of a stream, as RandomStream::fill writes a (rows, cols) "
+       "block: returned as (cols, rows), so that .ravel() lists them in order.");
+
     m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
         return philox4x32_10(counter, key);
     }, py::arg("counter"), py::arg("key"), "The raw Philox4x32-10 block function (for known-answer tests).");

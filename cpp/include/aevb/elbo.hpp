@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "aevb/likelihoods.hpp"
 #include "aevb/mlp.hpp"
@@ -41,11 +42,11 @@ template <class S> struct Workspace {
     Vector<S> log_weight;  // log w_il
     Vector<S> weight;      // (1/L, or w~_il) per sample
     Vector<S> scaled;      // weight / M
-    Vector<S> grad_z_i;    // (J), one sample's dLoss/dz
+    Matrix<S> grad_z_i;    // (J, team size): one sample's dLoss/dz, per thread
     Vector<S> bound;       // the bound per datapoint, nats
+    std::vector<double> bound_exact;  // the same before rounding to S, summed for the step's total
     ColumnBuffer<S> eps;   // noise, for callers that draw it here
     Index batch = 0, samples = 0;
-    double total = 0.0;    // sum of the bounds, for the whole team
 
     void reserve(const Layout& layout, Index batch_, Index samples_, int team_size = 1) {
         batch = batch_;
@@ -62,21 +63,21 @@ template <class S> struct Workspace {
         log_weight.resize(columns);
         weight.resize(columns);
         scaled.resize(columns);
-        grad_z_i.resize(layout.n_components);
+        grad_z_i.resize(layout.n_components, team_size);
         bound.resize(batch);
+        bound_exact.resize(size_t(batch));
     }
 };
 
-// The leader's part of elbo_step between the decoder's forward and backward passes: loglik from the team's
-// parts, the bound per datapoint (ws.bound, summed in ws.total) and the gradient weight of each sample.
+// Between the decoder's forward and backward passes, for datapoints [i0, i0 + n): loglik from the team's
+// parts, the bound (ws.bound, and ws.bound_exact for the step's total) and each sample's gradient weight.
 template <class S, class Heads, class Sigma, class Eps, class Z>
-void bounds_and_weights(const StepOptions& opt, Index L, int team_size, const Heads& mu, const Heads& logvar, const Sigma& sigma,
-                        const Eps& eps, const Z& z, Workspace<S>& ws) {
-    const Index M = mu.cols(), C = M * L;
-    ws.loglik.head(C) = ws.loglik_part.col(0).head(C);
-    for (Index t = 1; t < team_size; ++t) ws.loglik.head(C) += ws.loglik_part.col(t).head(C);
-    double total = 0.0;
-    for (Index i = 0; i < M; ++i) {
+void bounds_and_weights(const StepOptions& opt, Index L, int team_size, Index i0, Index n, const Heads& mu,
+                        const Heads& logvar, const Sigma& sigma, const Eps& eps, const Z& z, Workspace<S>& ws) {
+    auto loglik_all = ws.loglik.segment(i0 * L, n * L);
+    loglik_all = ws.loglik_part.col(0).segment(i0 * L, n * L);
+    for (Index t = 1; t < team_size; ++t) loglik_all += ws.loglik_part.col(t).segment(i0 * L, n * L);
+    for (Index i = i0; i < i0 + n; ++i) {
         // Reductions over a row's samples are plain loops: Eigen's vectorized sums would split a segment
         // according to its alignment, i.e. its position in the batch.
         const S* loglik = ws.loglik.data() + i * L;
@@ -118,27 +119,27 @@ void bounds_and_weights(const StepOptions& opt, Index L, int team_size, const He
             }
         }
         ws.bound[i] = S(bound);
-        total += bound;
+        ws.bound_exact[size_t(i)] = bound;
     }
-    ws.total = total;
 }
 
-// The leader's part of elbo_step between the two backward passes: dLoss/d[mu; logvar] from dLoss/dz and
-// the KL or log-prior-ratio terms, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
+// Between the two backward passes, for datapoints [i0, i0 + n): dLoss/d[mu; logvar] from dLoss/dz and the
+// KL or log-prior-ratio terms, through z = mu + sigma * eps:  dz/dmu = 1,  dz/dlogvar = sigma * eps / 2.
 template <class S, class Heads, class Sigma, class Eps, class Z, class GradZ>
-void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, const Heads& mu, const Heads& logvar,
-                            const Sigma& sigma, const Eps& eps, const Z& z, const GradZ& grad_z, Workspace<S>& ws) {
-    const Index M = mu.cols(), J = mu.rows();
-    auto grad_enc = ws.encoder.output_grad(M);
+void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, Index n, int thread,
+                            const Heads& mu, const Heads& logvar, const Sigma& sigma, const Eps& eps, const Z& z,
+                            const GradZ& grad_z, Workspace<S>& ws) {
+    const Index J = mu.rows();
+    auto grad_enc = ws.encoder.output_grad(mu.cols());
+    auto g = ws.grad_z_i.col(thread);
     const S beta = S(opt.beta);
-    for (Index i = 0; i < M; ++i) {
+    for (Index i = i0; i < i0 + n; ++i) {
         auto grad_mu = grad_enc.col(i).head(J);
         auto grad_logvar = grad_enc.col(i).tail(J);
         grad_mu.setZero();
         grad_logvar.setZero();
         for (Index l = 0; l < L; ++l) {
             const Index c = i * L + l;
-            auto& g = ws.grad_z_i;
             g = grad_z.col(c);
             if (opt.objective != Objective::elbo_analytic_kl)
                 g += (beta * ws.weight[c] * inv_m) * z.col(c);  // -beta w log p(z): d/dz = beta w z
@@ -159,13 +160,18 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, const Head
 }
 
 // Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
-// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L). A team (ws reserved for its size) shares the step: the layers
-// and the likelihood are split by rows, the per-datapoint work between them is the leader's.
+// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L).
+// A team (ws reserved for its size) shares the step: the layers and the likelihood are split by rows, the
+// per-datapoint work between them by datapoints.
 template <class S>
 double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
                  const StepOptions& opt, Workspace<S>& ws, S* grad, const Team& team = {}) {
     const Index M = X.cols(), L = opt.n_samples, J = layout.n_components, C = M * L;
     const Activation f = layout.activation;
+    const S inv_m = S(1) / S(M);
+    // The ELBO weighs every sample 1/L, known before the bound; the IWAE weights come with the bound.
+    const bool weights_known = opt.objective != Objective::importance_weighted;
+    const auto [i0, n] = team.share(M);  // this thread's datapoints
 
     mlp_forward<S>(layout.encoder, params, f, X, ws.encoder, team);
     auto enc = ws.encoder.output(M);
@@ -173,39 +179,42 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const auto logvar = enc.bottomRows(J);
     auto sigma = ws.sigma.cols(M);
     auto z = ws.z.cols(C);
-    if (team.leader()) {
-        clamp_log_variance<S>(enc, J, J);
-        sigma = (S(0.5) * logvar.array()).exp().matrix();
-        for (Index i = 0; i < M; ++i)
-            for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
-                z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
-    }
+    clamp_log_variance<S>(enc.middleCols(i0, n), J, J);
+    sigma.middleCols(i0, n) = (S(0.5) * logvar.middleCols(i0, n).array()).exp().matrix();
+    for (Index i = i0; i < i0 + n; ++i)
+        for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
+            z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
+    if (weights_known) ws.scaled.segment(i0 * L, n * L).setConstant(inv_m / S(L));
     team.sync();
 
+    // Decoder; for the ELBO, dLoss/d out_c = -(1/(L M)) d log p(x|z_c) / d out_c in the same pass.
     mlp_forward<S>(layout.decoder, params, f, z, ws.decoder, team);
     auto dec = ws.decoder.output(C);
     const auto [d0, features] = team.share(layout.n_features);
     if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, features);
     log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, features);
+    const auto loss_gradient = [&] {
+        log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C),
+                                        d0, features);
+    };
+    if (grad && weights_known) loss_gradient();
     team.sync();
-    const S inv_m = S(1) / S(M);
-    if (team.leader()) {
-        bounds_and_weights(opt, L, team.size, mu, logvar, sigma, eps, z, ws);
-        ws.scaled.head(C) = ws.weight.head(C) * inv_m;
+    bounds_and_weights(opt, L, team.size, i0, n, mu, logvar, sigma, eps, z, ws);
+    if (grad && !weights_known) {  // IWAE: dLoss/d out_c = -(w~_c / M) d log p(x|z_c) / d out_c
+        ws.scaled.segment(i0 * L, n * L) = ws.weight.segment(i0 * L, n * L) * inv_m;
+        team.sync();
+        loss_gradient();
+        team.sync();
+    }
+    if (grad) {
+        MatrixRef<S> grad_z = ws.grad_z.cols(C);
+        mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
+        encoder_heads_gradient(opt, L, inv_m, i0, n, team.index, mu, logvar, sigma, eps, z, grad_z, ws);
     }
     team.sync();
-    const double total = ws.total;
-    if (!grad) return total;
-
-    // Decoder: dLoss/d out_c = -(w_c / M) d log p(x|z_c) / d out_c, back-propagated down to z.
-    log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C), d0,
-                                    features);
-    team.sync();
-    MatrixRef<S> grad_z = ws.grad_z.cols(C);
-    mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
-    if (team.leader()) encoder_heads_gradient(opt, L, inv_m, mu, logvar, sigma, eps, z, grad_z, ws);
-    team.sync();
-    mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team);
+    if (grad) mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team);
+    double total = 0.0;  // every thread sums all the bounds, in order, once they are all written
+    for (Index i = 0; i < M; ++i) total += ws.bound_exact[size_t(i)];
     return total;
 }
 

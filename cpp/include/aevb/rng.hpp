@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "aevb/layout.hpp"
 
@@ -41,23 +42,36 @@ class RandomStream {
   public:
     RandomStream(uint64_t key, uint64_t stream) : key_{uint32_t(key), uint32_t(key >> 32)}, stream_(stream) {}
 
-    // Fills the (rows, cols) column-major block: element (r, c) is draw first + c * rows + r.
+    // Fills the (rows, cols) column-major block: element (r, c) is draw first + c * rows + r. Draws 2p and
+    // 2p + 1 share one Philox block and one radius, so they are made together.
     template <class Block> void fill(Block&& out, uint64_t first = 0) const {
         using S = typename std::decay_t<Block>::Scalar;
-        const Index rows = out.rows();
-        for (Index c = 0; c < out.cols(); ++c)
-            for (Index r = 0; r < rows; ++r) out(r, c) = S(draw(first + uint64_t(c * rows + r)));
+        const Index rows = out.rows(), total = rows * out.cols();
+        const auto set = [&](Index k, double value) { out(k % rows, k / rows) = S(value); };
+        Index k = 0;
+        if (total > 0 && (first & 1)) set(k++, draw(first));
+        for (; k + 1 < total; k += 2) {
+            const auto [even, odd] = normal_pair((first + uint64_t(k)) >> 1);
+            set(k, even);
+            set(k + 1, odd);
+        }
+        if (k < total) set(k, draw(first + uint64_t(k)));
     }
 
     double draw(uint64_t i) const {
-        const uint64_t pair = i >> 1;
+        const auto [even, odd] = normal_pair(i >> 1);
+        return (i & 1) ? odd : even;
+    }
+
+    // Draws 2 pair and 2 pair + 1: Box-Muller on the two uniforms of Philox block `pair`.
+    std::pair<double, double> normal_pair(uint64_t pair) const {
         const Philox4x32Counter bits = philox4x32_10(
             {uint32_t(pair), uint32_t(pair >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)}, key_);
         const double u1 = uniform((uint64_t(bits[0]) << 32) | bits[1]);
         const double u2 = uniform((uint64_t(bits[2]) << 32) | bits[3]);
         const double radius = std::sqrt(-2.0 * std::log(u1));
         const double angle = 6.283185307179586 * u2;
-        return (i & 1) ? radius * std::sin(angle) : radius * std::cos(angle);
+        return {radius * std::cos(angle), radius * std::sin(angle)};
     }
 
     // A uniform in [0, 1) for shuffling: draw i of this stream.

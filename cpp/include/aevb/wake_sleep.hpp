@@ -39,7 +39,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     // Dream: z ~ N(0, I), x ~ p(x|z).
     auto z = sleep.z.cols(M);
     auto x = sleep.dream.cols(M);
-    if (team.leader()) dream_z.fill(z, 0);
+    const auto [i0, n] = team.share(M);  // this thread's dreams
+    dream_z.fill(z.middleCols(i0, n), uint64_t(i0 * J));
     team.sync();
     mlp_forward<S>(layout.decoder, params, f, z, sleep.decoder, team);
     auto dec = sleep.decoder.output(M);
@@ -58,18 +59,17 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
 
     // Sleep: the encoder's gradient of -(1/M) sum log q(z|x_dream), written over elbo_step's encoder part.
     mlp_forward<S>(layout.encoder, params, f, x, ws.encoder, team);
-    if (team.leader()) {
-        auto enc = ws.encoder.output(M);
-        clamp_log_variance<S>(enc, J, J);
-        const auto mu = enc.topRows(J).array();
-        const auto logvar = enc.bottomRows(J).array();
-        auto g = ws.encoder.output_grad(M);
-        const S inv_m = S(1) / S(M);
-        const auto precision_residual = (z.array() - mu) * (-logvar).exp();
-        g.topRows(J) = (-inv_m * precision_residual).matrix();
-        g.bottomRows(J) = (-inv_m * S(0.5) * ((z.array() - mu) * precision_residual - S(1)) *
-                           inside_log_variance_range(logvar)).matrix();
-    }
+    auto enc = ws.encoder.output(M).middleCols(i0, n);
+    clamp_log_variance<S>(enc, J, J);
+    const auto mu = enc.topRows(J).array();
+    const auto logvar = enc.bottomRows(J).array();
+    const auto z_mine = z.middleCols(i0, n).array();
+    auto g = ws.encoder.output_grad(M).middleCols(i0, n);
+    const S inv_m = S(1) / S(M);
+    const auto precision_residual = (z_mine - mu) * (-logvar).exp();
+    g.topRows(J) = (-inv_m * precision_residual).matrix();
+    g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1)) *
+                       inside_log_variance_range(logvar)).matrix();
     team.sync();
     mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
     return bound;
