@@ -20,7 +20,8 @@ constexpr Index kBlockColumns = 512;
 
 // Calls fn(thread, block, first, n) for the consecutive chunks of X's columns, spread over `threads` threads
 // (thread is 0 .. threads - 1, for per-thread buffers). block always has `width` columns, of which the first n
-// are X's columns first .. first + n - 1. Chunks are independent, so results do not depend on the thread count.
+// are X's columns first .. first + n - 1: a full chunk is a view of X (the products pack it, so X's alignment
+// does not matter), the last one a padded copy. Chunks are independent: results do not depend on the thread count.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
     const Index n_blocks = (X.cols() + width - 1) / width;
     threads = int(std::max<Index>(1, std::min<Index>(threads, n_blocks)));
@@ -31,6 +32,10 @@ template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Inde
     for (Index b = 0; b < n_blocks; ++b) {
         const int t = thread_index();
         const Index first = b * width, n = std::min(width, X.cols() - first);
+        if (n == width) {
+            fn(t, ConstMatrixRef<S>(X.middleCols(first, width)), first, n);
+            continue;
+        }
         auto block = buffers[size_t(t)].cols(width);
         block.leftCols(n) = X.middleCols(first, n);
         block.rightCols(width - n) = X.col(first).replicate(1, width - n);
