@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -36,6 +35,7 @@ from aevb import AEVB, _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import binarize, load_mnist5k
+from machine import machine
 
 D, H, J, M = 784, 500, 20, 100
 LOGVAR_MIN, LOGVAR_MAX = _core.log_variance_range
@@ -164,22 +164,11 @@ def train_torch(X, epochs, seed, init_buf):
 
 
 def machine_info(threads):
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((s.split(":", 1)[1].strip() for s in lines if s.startswith("model name")), "?")
-    git = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent,
-    ).stdout.strip()
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)),
+        **machine(),
+        "cores_in_system": os.cpu_count(),
         "threads": threads,
         "aevb_openmp": bool(_core.openmp),
-        "git": git,
         "load_average_1_5_15min_at_start": os.getloadavg(),
         "versions": {
             "python": platform.python_version(),

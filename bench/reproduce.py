@@ -43,7 +43,6 @@ import argparse
 import io
 import json
 import math
-import os
 import platform
 import shlex
 import sys
@@ -62,6 +61,7 @@ from sklearn.model_selection import train_test_split
 import aevb
 from aevb import AEVB
 from datasets import binarize, load_fashion_mnist, load_mnist5k
+from machine import machine
 
 STEP_SIZES = (0.01, 0.02, 0.1)  # the paper's Adagrad grid
 ALGORITHMS = ("aevb", "wake-sleep")
@@ -501,15 +501,6 @@ def environment():
         matplotlib_version = matplotlib.__version__
     except ImportError:
         matplotlib_version = None
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
     return {
         "versions": {
             "python": platform.python_version(),
@@ -518,11 +509,7 @@ def environment():
             "scikit-learn": sklearn.__version__,
             "matplotlib": matplotlib_version,
         },
-        "machine": {
-            "cpu": cpu,
-            "cores": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": {**machine(), "platform": platform.platform()},
     }
 
 

@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from datasets import binarize, load_fashion_mnist
+from machine import machine
 
 D, J = 784, 20
 
@@ -250,19 +251,9 @@ def fit_memory(n_rows, threads):
 # -------------------------------------------------------------------- reporting
 
 
-def machine():
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((s.split(":", 1)[1].strip() for s in cpuinfo if s.startswith("model name")), "?")
-    git = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=HERE,
-    ).stdout.strip()
+def environment():
     return {
-        "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)),
+        **machine(),
         "aevb": aevb.__version__,
         "aevb_build": core.isa,
         "aevb_simd": core.simd,
@@ -270,7 +261,6 @@ def machine():
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": sys.version.split()[0],
-        "git": git,
         "load_average_at_end": os.getloadavg(),
     }
 
@@ -454,7 +444,7 @@ def main():
         "gemm": gemm,
         "rows": rows,
         "memory": fit_memory(6000 if args.quick else 60000, threads),
-        "machine": machine(),
+        "machine": environment(),
         "peak_rss_MiB_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     results["seconds"] = time.perf_counter() - started
