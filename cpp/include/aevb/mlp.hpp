@@ -4,7 +4,6 @@
 // at a barrier before the next layer reads the whole output.
 #pragma once
 
-#include <algorithm>
 
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
@@ -66,12 +65,11 @@ void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         const auto in = layer_input.middleRows(j0, inputs);
         weight(grad_params, layers[l]).middleCols(j0, inputs).noalias() = G * in.transpose();
         const auto [r0, outputs] = team.share(layers[l].n_out);
-        // db = G 1 as a plain loop, each row summed in column order: Eigen's rowwise sum adds columns in a
-        // tree inside its vector body but in order in its scalar edges, which depend on grad_params' alignment.
-        S* db = grad_params + layers[l].bias_offset + r0;
-        std::fill(db, db + outputs, S(0));
-        for (Index c = 0; c < n; ++c)
-            for (Index r = 0; r < outputs; ++r) db[r] += G(r0 + r, c);
+        // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its
+        // vector body but in order in its scalar edges, which depend on grad_params' alignment.
+        auto db = bias(grad_params, layers[l]).segment(r0, outputs);
+        db = G.col(0).segment(r0, outputs);
+        for (Index c = 1; c < n; ++c) db += G.col(c).segment(r0, outputs);
         const auto W_t = weight(params, layers[l]).middleCols(j0, inputs).transpose();
         if (l > 0) {
             auto below = buf.grad[l - 1].cols(n).middleRows(j0, inputs);
