@@ -44,6 +44,22 @@ def test_a_shared_step_equals_the_one_thread_step(dtype, likelihood, objective, 
         np.testing.assert_array_equal(again[2], grad)
 
 
+@pytest.mark.parametrize("n_threads", [5, 8])
+def test_more_threads_than_a_layer_has_shares(n_threads):
+    # Layers of 12, 13 and 6 rows split 8 ways: most threads get nothing, none a negative count.
+    rng = np.random.default_rng(1)
+    layout = core.Layout(13, 3, [12], "tanh", "gaussian")
+    X = rng.uniform(size=(21, 13))
+    eps = rng.standard_normal((21 * 2, 3))
+    params = np.empty(layout.n_params)
+    core.init_params(layout, 4, params)
+    t1, rows1, g1 = step(layout, params, X, eps, "importance", 2, 1)
+    total, rows, grad = step(layout, params, X, eps, "importance", 2, n_threads)
+    np.testing.assert_allclose(total, t1, rtol=1e-12)
+    np.testing.assert_allclose(rows, rows1, rtol=1e-12)
+    np.testing.assert_allclose(grad, g1, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
 def test_a_two_thread_fit_is_reproducible_and_agrees_with_one_thread(algorithm):
     X = load_digits().data[:512] / 16.0

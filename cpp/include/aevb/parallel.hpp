@@ -49,7 +49,7 @@ struct Team {
     // ColumnBuffer each share starts on a whole vector and no cache line is written by two threads.
     std::pair<Index, Index> share(Index n) const {
         const auto boundary = [&](int t) {
-            return t == size ? n : (n * t / size + kColumnAlign / 2) / kColumnAlign * kColumnAlign;
+            return t == size ? n : std::min(n, (n * t / size + kColumnAlign / 2) / kColumnAlign * kColumnAlign);
         };
         const Index first = boundary(index);
         return {first, boundary(index + 1) - first};
