@@ -304,11 +304,16 @@ def markdown(results):
         targets(results),
         "",
         (
-            "The machine is a 2-vCPU virtual machine on a shared host. Over one session the same build"
-            " measured 54,000 to 80,000 datapoints/s in the main setting, with the host's load; the two"
-            " sides alternate within a run, so ratios compare like with like, while absolute rates and"
-            " the % of peak move with the host (the compute-bound GEMM peak moves least)."
+            "The machine is a 2-vCPU virtual machine on a shared host. The two sides alternate within a"
+            " run, so ratios compare like with like; absolute rates and the % of peak move with the"
+            " host's load from run to run (the compute-bound GEMM peak moves least). Every full run is"
+            " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
+            " are % of that run's GEMM peak:"
         ),
+        "",
+        *history(results),
+        "",
+        "The last run in full:",
         "",
         "| measure | aevb | PyTorch | ratio | aevb GFLOP/s | % of GEMM peak | % of Eigen GEMM |",
         "|---|---|---|---|---|---|---|",
@@ -333,6 +338,24 @@ def markdown(results):
         "",
     ]
     return "\n".join(lines)
+
+
+def history(results, directory=HERE / "results"):
+    """A table of the kept full runs (this one included), oldest first."""
+    runs = [json.loads(p.read_text()) for p in sorted(directory.glob("speed_*.json"))]
+    runs = runs if any(r["date"] == results["date"] for r in runs) else [*runs, results]
+    lines = [
+        "| run | git | GEMM peak | train datapoints/s | vs PyTorch | % of peak | transform | scoring |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        train, *_, transform, scoring = r["rows"]
+        lines.append(
+            f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {train['aevb_per_s']['median']:,.0f} "
+            f"| {train['ratio']:.2f}x | {train['percent_of_gemm_peak']:.0f}% "
+            f"| {transform['percent_of_gemm_peak']:.0f}% | {scoring['percent_of_gemm_peak']:.0f}% |"
+        )
+    return lines
 
 
 def targets(results):
@@ -450,7 +473,8 @@ def main():
     results["seconds"] = time.perf_counter() - started
     out = args.out or (HERE / "out" / "speed" if args.quick else HERE / "results")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "speed.json").write_text(json.dumps(results, indent=2))
+    name = "speed.json" if args.quick else time.strftime("speed_%Y%m%d_%H%M.json", time.gmtime())
+    (out / name).write_text(json.dumps(results, indent=2))
     text = markdown(results)
     print(text)
     if not args.quick:
