@@ -19,16 +19,21 @@ def cpu_model():
 
 
 def git_state():
-    """`git describe --always --dirty` of this checkout ('' outside one)."""
-    return subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent,
-    ).stdout.strip()
+    """`git describe --always --dirty` of this checkout ('' outside one, or without git)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        )
+    except OSError:
+        return ""
+    return out.stdout.strip()
 
 
 def machine():
     """CPU model, cores available to this process, and git state."""
-    return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "git": git_state()}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu_model(), "cores": cores, "git": git_state()}

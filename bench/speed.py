@@ -295,7 +295,7 @@ def markdown(results):
         (
             f"float32 GEMM rate ({results['threads']} threads, 4096^2): numpy {results['gemm']['numpy']:.0f}"
             f" GFLOP/s, torch.mm {results['gemm']['torch']:.0f} GFLOP/s; the peak used below is the larger,"
-            f" {peak:.0f} GFLOP/s. Eigen's product as aevb compiles it (`aevb._core.eigen_gemm_gflops`):"
+            f" {peak:.0f} GFLOP/s. Eigen's product as aevb compiles and threads it (`eigen_gemm_gflops`):"
             f" {results['gemm']['eigen']:.0f} GFLOP/s, the last column."
         ),
         "",
@@ -304,9 +304,9 @@ def markdown(results):
         targets(results),
         "",
         (
-            "The machine is a 2-vCPU virtual machine on a shared host. The two sides alternate within a"
-            " run, so ratios compare like with like; absolute rates and the % of peak move with the"
-            " host's load from run to run (the compute-bound GEMM peak moves least). Every full run is"
+            "The two sides alternate within a run, so ratios compare like with like; on a shared machine"
+            " (this one is a virtual machine) absolute rates and the % of peak move with the load from"
+            " run to run (the compute-bound GEMM peak moves least). Every full run is"
             " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
             " are % of that run's GEMM peak:"
         ),

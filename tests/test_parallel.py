@@ -1,4 +1,4 @@
-"""Threads sharing a training step: each layer is split by rows, and the result is the one-thread step's."""
+"""Threads sharing a training step: each layer is split between them; results match one thread's to rounding."""
 
 import numpy as np
 import pytest
@@ -24,7 +24,8 @@ def step(layout, params, X, eps, objective, n_samples, n_threads):
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize(("objective", "n_samples"), OBJECTIVES)
 def test_a_shared_step_equals_the_one_thread_step(dtype, likelihood, objective, n_samples):
-    # Layers of 100, 37, 70 and 140 rows: shares of 48/52, 32/5 and 32/32/36 rows, and one empty share.
+    # Layers of 100, 37, 10, 70 and 140 rows and 53 datapoints: shares such as 48/52, 16/21, 16/16/5,
+    # 32/21 and empty ones (10 rows: 0/10, 0/0/10).
     rng = np.random.default_rng(0)
     layout = core.Layout(70, 5, [100, 37], "tanh", likelihood)
     X = rng.uniform(size=(53, 70)).astype(dtype)
@@ -46,7 +47,7 @@ def test_a_shared_step_equals_the_one_thread_step(dtype, likelihood, objective, 
 
 @pytest.mark.parametrize("n_threads", [5, 8])
 def test_more_threads_than_a_layer_has_shares(n_threads):
-    # Layers of 12, 13 and 6 rows split 8 ways: most threads get nothing, none a negative count.
+    # Layers of 12, 13 and 6 rows split 5 or 8 ways: most threads get nothing, none a negative count.
     rng = np.random.default_rng(1)
     layout = core.Layout(13, 3, [12], "tanh", "gaussian")
     X = rng.uniform(size=(21, 13))

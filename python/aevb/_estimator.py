@@ -101,9 +101,11 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``epoch``, ``bound``, ``validation_score`` (or None) and ``seconds``; returning True stops
         training, as XGBoost's and LightGBM's callbacks do.
     n_jobs : int or None, default=None
-        Threads. A training step is shared by splitting each layer's rows between them; inference
-        spreads blocks of rows. None means all available cores (as numpy's BLAS does); -1 as well;
-        other negatives count back from the core count, as in joblib.
+        Threads. A training step is shared by splitting each layer between them (small networks,
+        with too little work per step, use fewer); inference spreads blocks of rows. None means all
+        available cores (as numpy's BLAS does); -1 as well; other negatives count back from the
+        core count, as in joblib. A fit is bit-identical for the same seed and thread count, and
+        agrees to rounding across thread counts.
     dtype : {np.float32, np.float64}, default=np.float32
         Compute precision. Outputs keep the input's floating dtype.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8

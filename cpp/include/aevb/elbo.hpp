@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "aevb/likelihoods.hpp"
@@ -171,7 +172,10 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const S inv_m = S(1) / S(M);
     // The ELBO weighs every sample 1/L, known before the bound; the IWAE weights come with the bound.
     const bool weights_known = opt.objective != Objective::importance_weighted;
-    const auto [i0, n] = team.share(M);  // this thread's datapoints
+    const std::pair<Index, Index> datapoints = team.share(M), features = team.share(layout.n_features);
+    const Index i0 = datapoints.first, n = datapoints.second;    // this thread's datapoints
+    const Index d0 = features.first, d = features.second;        // and its features of the likelihood
+    eigen_assert(ws.batch >= M && ws.samples >= L && ws.loglik_part.cols() >= team.size);
 
     mlp_forward<S>(layout.encoder, params, f, X, ws.encoder, team);
     auto enc = ws.encoder.output(M);
@@ -184,18 +188,17 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     for (Index i = i0; i < i0 + n; ++i)
         for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
             z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
-    if (weights_known) ws.scaled.segment(i0 * L, n * L).setConstant(inv_m / S(L));
+    if (weights_known) ws.scaled.segment(i0 * L, n * L).setConstant(S(1) / S(L) * inv_m);  // = weight * inv_m
     team.sync();
 
-    // Decoder; for the ELBO, dLoss/d out_c = -(1/(L M)) d log p(x|z_c) / d out_c in the same pass.
+    // Decoder; for the ELBO, dLoss/d out_c = -(1/(L M)) d log p(x|z_c) / d out_c in the same phase.
     mlp_forward<S>(layout.decoder, params, f, z, ws.decoder, team);
     auto dec = ws.decoder.output(C);
-    const auto [d0, features] = team.share(layout.n_features);
-    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, features);
-    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, features);
+    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, d);
+    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, d);
     const auto loss_gradient = [&] {
         log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C),
-                                        d0, features);
+                                        d0, d);
     };
     if (grad && weights_known) loss_gradient();
     team.sync();

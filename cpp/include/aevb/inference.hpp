@@ -20,8 +20,11 @@ constexpr Index kBlockColumns = 512;
 
 // Calls fn(thread, block, first, n) for the consecutive chunks of X's columns, spread over `threads` threads
 // (thread is 0 .. threads - 1, for per-thread buffers). block always has `width` columns, of which the first n
-// are X's columns first .. first + n - 1: a full chunk is a view of X (the products pack it, so X's alignment
-// does not matter), the last one a padded copy. Chunks are independent: results do not depend on the thread count.
+// are X's columns first .. first + n - 1: a full chunk is a view of X, the last one a padded copy. X's
+// alignment does not matter: products pack it or broadcast its values, the Bernoulli likelihood loads it
+// unaligned from index 0, and Eigen starts its sums over compound expressions at index 0 (a plain sum over a
+// view of X would peel by alignment -- keep X out of those). Chunks are independent: results do not depend on
+// the thread count.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
     const Index n_blocks = (X.cols() + width - 1) / width;
     threads = int(std::max<Index>(1, std::min<Index>(threads, n_blocks)));

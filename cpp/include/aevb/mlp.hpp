@@ -1,9 +1,8 @@
 // Dense multi-layer perceptron passes on views into the flat parameter buffer; one column per datapoint.
 // Hidden layers apply the activation; the last layer is linear (its output feeds a distribution's parameters).
-// A Team splits every layer by output rows: each thread computes its share of W_l in_l, and the team meets
-// at a barrier before the next layer reads the whole output.
+// A Team shares each layer (forward: output rows; backward: see mlp_backward) and meets at a barrier before
+// the next layer reads the whole result.
 #pragma once
-
 
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
@@ -51,8 +50,8 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
 // Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread
-// takes a share of the layer's inputs j: columns j of dW_l (contiguous in memory, so no two threads write to
-// one cache line) and rows j of G_{l-1}; and a share of its outputs for db_l. With input_grad,
+// takes a share of the layer's inputs j -- columns j of dW_l (one contiguous range of the buffer) and rows j
+// of G_{l-1} -- and a share of its outputs for db_l. With input_grad,
 // dLoss/d input = W_0^T G_0 is written there too. Returns with the team synchronized.
 template <class S>
 void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,

@@ -1,5 +1,5 @@
-// Threads: OpenMP where the compiler has it, one thread otherwise, and helpers for loops that must give the
-// same result whatever the thread count.
+// Threads: OpenMP where the compiler has it, one thread otherwise; the Team that shares a training step; and
+// checks over data that give the same result whatever the thread count.
 #pragma once
 
 #include <algorithm>
@@ -25,9 +25,11 @@ inline int thread_index() {
 #endif
 }
 
-// The threads that share one piece of work (a training step): each computes its share of every layer's
-// output rows, and they meet at barriers between layers. The default, a team of one, works alone: its
-// barriers are no-ops, so the same code runs inside other parallel loops, one independent call per thread.
+// The threads that share one piece of work (a training step): each takes its share of every layer (rows or
+// columns, see mlp.hpp) and of the datapoints, and they meet at barriers between layers. A step's result is
+// bit-identical for the same team size and build; other team sizes agree to rounding (a share's rows may
+// fall to a different Eigen kernel, and partial sums are split differently). The default, a team of one,
+// works alone: its barriers are no-ops, so the same code runs inside other parallel loops.
 struct Team {
     int index = 0, size = 1;
 
@@ -45,8 +47,8 @@ struct Team {
 #pragma omp barrier
         }
     }
-    // This thread's rows [first, first + count) of n. Boundaries fall on multiples of kColumnAlign, so in a
-    // ColumnBuffer each share starts on a whole vector and no cache line is written by two threads.
+    // This thread's rows [first, first + count) of n. Boundaries fall on multiples of kColumnAlign (rounded to
+    // the nearest, balancing the shares), so in a ColumnBuffer each share starts on a whole vector.
     std::pair<Index, Index> share(Index n) const {
         const auto boundary = [&](int t) {
             return t == size ? n : std::min(n, (n * t / size + kColumnAlign / 2) / kColumnAlign * kColumnAlign);

@@ -87,10 +87,12 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 // Stops before an update whose bound or gradient is not finite (params keep their last finite values), or
 // when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
 //
-// With T threads (training_threads), the team shares each step: every layer's rows are split between the
-// threads (elbo_step), then thread t checks and updates its slice [P t / T, P (t + 1) / T) of the parameters.
-// The noise of column c is draw c of the step's stream whatever T is, and results are bit-identical for the
-// same seed and T.
+// With T threads (training_threads), a team shares each step: thread t gathers columns [m t / T, m (t + 1) / T)
+// of the minibatch and draws their noise (column c takes draws c L J .. of the step's stream, whatever T is);
+// the step (elbo_step or wake_sleep_step) splits every layer; then thread t adds the prior to its slice
+// [P t / T, P (t + 1) / T) of the gradient, checks it and updates those parameters. Results are
+// bit-identical for the same seed, build and team size -- T unless OpenMP grants fewer threads (OMP_DYNAMIC,
+// OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
 template <class S>
 EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step, const ConstMatrixRef<S>& X,
                         std::vector<int64_t> rows, uint64_t epoch, const TrainOptions& opt,
