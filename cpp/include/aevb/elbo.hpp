@@ -162,8 +162,8 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
 
 // Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
 // d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L).
-// A team (ws reserved for its size) shares the step: the layers and the likelihood are split by rows, the
-// per-datapoint work between them by datapoints.
+// A team (ws reserved for its size) shares the step: each layer is split as in mlp.hpp, the likelihood by
+// features and the per-datapoint work between the passes by datapoints.
 template <class S>
 double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, const ConstMatrixRef<S>& eps,
                  const StepOptions& opt, Workspace<S>& ws, S* grad, const Team& team = {}) {
@@ -188,7 +188,7 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     for (Index i = i0; i < i0 + n; ++i)
         for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
             z.col(i * L + l) = mu.col(i) + sigma.col(i).cwiseProduct(eps.col(i * L + l));
-    if (weights_known) ws.scaled.segment(i0 * L, n * L).setConstant(S(1) / S(L) * inv_m);  // = weight * inv_m
+    if (grad && weights_known) ws.scaled.segment(i0 * L, n * L).setConstant(S(1) / S(L) * inv_m);  // weight / M
     team.sync();
 
     // Decoder; for the ELBO, dLoss/d out_c = -(1/(L M)) d log p(x|z_c) / d out_c in the same phase.

@@ -25,9 +25,9 @@ template <class S> struct SleepBuffers {
 
 // One wake-sleep step on minibatch X with wake noise eps (J, M); the sleep phase dreams M samples: dream c
 // takes draws c J .. c J + J - 1 of stream dream_z for its z, and c D .. c D + D - 1 of dream_x (uniforms or
-// normals) for its x. Writes the decoder gradient
-// (wake) and the encoder gradient (sleep) of the loss, scaled by 1/M, into grad, and returns the sum of the
-// wake batch's bounds (estimator B). A team shares the step as in elbo_step.
+// normals) for its x. Writes the decoder gradient (wake) and the encoder gradient (sleep) of the loss, scaled
+// by 1/M, into grad, and returns the sum of the wake batch's bounds (estimator B). A team shares the step as
+// in elbo_step.
 template <class S>
 double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
                        const ConstMatrixRef<S>& eps, const RandomStream& dream_z, const RandomStream& dream_x,
