@@ -23,7 +23,7 @@ def step(layout, params, X, eps, objective, n_samples, n_threads):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize(("objective", "n_samples"), OBJECTIVES)
-def test_a_shared_step_equals_the_one_thread_step(dtype, likelihood, objective, n_samples):
+def test_a_shared_step_agrees_with_the_one_thread_step(dtype, likelihood, objective, n_samples):
     # Layers of 100, 37, 10, 70 and 140 rows and 53 datapoints: shares such as 48/52, 16/21, 16/16/5,
     # 32/21 and empty ones (10 rows: 0/10, 0/0/10).
     rng = np.random.default_rng(0)
