@@ -46,6 +46,7 @@ template <class S> struct Workspace {
     Matrix<S> grad_z_i;    // (J, team size): one sample's dLoss/dz, per thread
     Vector<S> bound;       // the bound per datapoint, nats
     std::vector<double> bound_exact;  // the same before rounding to S, summed for the step's total
+    std::vector<char> grad_finite;    // per thread: whether the gradient it wrote in the last step is finite
     ColumnBuffer<S> eps;   // noise, for callers that draw it here
     Index batch = 0, samples = 0;
 
@@ -67,6 +68,7 @@ template <class S> struct Workspace {
         grad_z_i.resize(layout.n_components, team_size);
         bound.resize(batch);
         bound_exact.resize(size_t(batch));
+        grad_finite.resize(size_t(team_size));
     }
 };
 
@@ -161,7 +163,8 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
 }
 
 // Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
-// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written). eps is (J, M * L).
+// d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written), and whether the part this
+// thread wrote is finite into ws.grad_finite[thread]. eps is (J, M * L).
 // A team (ws reserved for its size) shares the step: each layer is split as in mlp.hpp, the likelihood by
 // features and the per-datapoint work between the passes by datapoints.
 template <class S>
@@ -209,13 +212,17 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         loss_gradient();
         team.sync();
     }
+    bool finite = true;
     if (grad) {
         MatrixRef<S> grad_z = ws.grad_z.cols(C);
-        mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
+        finite = mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
         encoder_heads_gradient(opt, L, inv_m, i0, n, team.index, mu, logvar, sigma, eps, z, grad_z, ws);
     }
     team.sync();
-    if (grad) mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team);
+    if (grad) {
+        finite = mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team) && finite;
+        ws.grad_finite[size_t(team.index)] = finite;
+    }
     double total = 0.0;  // every thread sums all the bounds, in order, once they are all written
     for (Index i = 0; i < M; ++i) total += ws.bound_exact[size_t(i)];
     return total;

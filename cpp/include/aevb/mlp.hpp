@@ -51,24 +51,29 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread
 // takes a share of the layer's inputs j -- columns j of dW_l (one contiguous range of the buffer) and rows j
-// of G_{l-1} -- and a share of its outputs for db_l. With input_grad,
-// dLoss/d input = W_0^T G_0 is written there too. Returns with the team synchronized.
+// of G_{l-1} -- and a share of its outputs for db_l. With input_grad, dLoss/d input = W_0^T G_0 is written
+// there too. Returns, with the team synchronized, whether every parameter gradient this thread wrote is finite
+// (checked right after it is written, while it is still in cache).
 template <class S>
-void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
+bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {}) {
     const Index n = input.cols();
+    bool finite = true;
     for (size_t l = layers.size(); l-- > 0;) {
         const auto G = buf.grad[l].cols(n);
         const auto [j0, inputs] = team.share(layers[l].n_in);
         const ConstMatrixRef<S> layer_input = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
         const auto in = layer_input.middleRows(j0, inputs);
-        weight(grad_params, layers[l]).middleCols(j0, inputs).noalias() = G * in.transpose();
+        auto dW = weight(grad_params, layers[l]).middleCols(j0, inputs);
+        dW.noalias() = G * in.transpose();
+        finite = finite && all_finite(dW.data(), dW.size());
         const auto [r0, outputs] = team.share(layers[l].n_out);
         // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its
         // vector body but in order in its scalar edges, which depend on grad_params' alignment.
         auto db = bias(grad_params, layers[l]).segment(r0, outputs);
         db = G.col(0).segment(r0, outputs);
         for (Index c = 1; c < n; ++c) db += G.col(c).segment(r0, outputs);
+        finite = finite && all_finite(db.data(), db.size());
         const auto W_t = weight(params, layers[l]).middleCols(j0, inputs).transpose();
         if (l > 0) {
             auto below = buf.grad[l - 1].cols(n).middleRows(j0, inputs);
@@ -79,6 +84,7 @@ void mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         }
         team.sync();
     }
+    return finite;
 }
 
 }  // namespace aevb

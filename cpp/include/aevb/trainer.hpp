@@ -89,10 +89,11 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 //
 // With T threads (training_threads), a team shares each step: thread t gathers columns [m t / T, m (t + 1) / T)
 // of the minibatch and draws their noise (column c takes draws c L J .. of the step's stream, whatever T is);
-// the step (elbo_step or wake_sleep_step) splits every layer; then thread t adds the prior to its slice
-// [P t / T, P (t + 1) / T) of the gradient, checks it and updates those parameters. Results are
-// bit-identical for the same seed, build and team size -- T unless OpenMP grants fewer threads (OMP_DYNAMIC,
-// OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
+// the step (elbo_step or wake_sleep_step) splits every layer and checks, per thread, that the gradient it
+// wrote is finite; with a prior, thread t instead adds it to its slice [P t / T, P (t + 1) / T) of the
+// gradient and checks that slice. No thread updates unless all are finite; then thread t updates its slice
+// of the parameters. Results are bit-identical for the same seed, build and team size -- T unless OpenMP
+// grants fewer threads (OMP_DYNAMIC, OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
 template <class S>
 EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step, const ConstMatrixRef<S>& X,
                         std::vector<int64_t> rows, uint64_t epoch, const TrainOptions& opt,
@@ -146,7 +147,10 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                                          RandomStream(noise_key, uint64_t(t) | kDreamStream), ws, sleep,
                                          grad.data(), team)
                     : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data(), team);
-            finite[size_t(team.index)] = add_prior_and_check(grad.data(), params, weights, prior, p0, p1);
+            // Without a prior the step has checked what each thread wrote; a prior changes every weight's gradient.
+            finite[size_t(team.index)] = prior != S(0)
+                                             ? add_prior_and_check(grad.data(), params, weights, prior, p0, p1)
+                                             : ws.grad_finite[size_t(team.index)];
             team.sync();
             if (std::count(finite.begin(), finite.begin() + team.size, 0) > 0 || !std::isfinite(bound)) {
                 if (team.leader()) report.status = TrainStatus::non_finite;

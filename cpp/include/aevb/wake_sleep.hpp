@@ -27,7 +27,7 @@ template <class S> struct SleepBuffers {
 // takes draws c J .. c J + J - 1 of stream dream_z for its z, and c D .. c D + D - 1 of dream_x (uniforms or
 // normals) for its x. Writes the decoder gradient (wake) and the encoder gradient (sleep) of the loss, scaled
 // by 1/M, into grad, and returns the sum of the wake batch's bounds (estimator B). A team shares the step as
-// in elbo_step.
+// in elbo_step; ws.grad_finite covers the wake and the sleep gradients.
 template <class S>
 double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixRef<S>& X,
                        const ConstMatrixRef<S>& eps, const RandomStream& dream_z, const RandomStream& dream_x,
@@ -72,7 +72,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1)) *
                        inside_log_variance_range(logvar)).matrix();
     team.sync();
-    mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
+    const bool finite = mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
+    ws.grad_finite[size_t(team.index)] = ws.grad_finite[size_t(team.index)] && finite;  // wake and sleep parts
     return bound;
 }
 
