@@ -78,3 +78,12 @@ def test_value_range_is_numpys_min_max_and_isfinite(dtype, n_threads):
         core.value_range(np.zeros(0, dtype), n_threads)
     with pytest.raises(ValueError, match="X must be C-contiguous"):
         core.value_range(np.zeros((4, 4), dtype).T, n_threads)
+
+
+def test_the_step_refuses_an_empty_batch():
+    layout = core.Layout(5, 2, [4], "tanh", "bernoulli")
+    params = np.zeros(layout.n_params)
+    with pytest.raises(ValueError, match=r"X must have at least one row; got shape \(0, 5\)"):
+        core.elbo_step(
+            layout, params, np.zeros((0, 5)), np.zeros((0, 2)), "analytic", 1, 1.0, params.copy()
+        )

@@ -116,6 +116,7 @@ py::tuple elbo_step_impl(const Layout& layout, const py::array& params, const py
     auto p = params_of<S>(layout, params);
     auto x = data_of<S>(layout, X, layout.n_features, "X");
     auto e = data_of<S>(layout, eps, layout.n_components, "eps");
+    expect(x.shape(0) >= 1, "X must have at least one row; got shape " + shape_of(X));
     expect(n_samples >= 1, "n_samples must be >= 1");
     expect(e.shape(0) == x.shape(0) * n_samples, "eps must have n_samples * X.shape[0] = " +
                                                      std::to_string(x.shape(0) * n_samples) + " rows; got " + shape_of(eps));

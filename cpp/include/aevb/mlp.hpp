@@ -71,8 +71,8 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its
         // vector body but in order in its scalar edges, which depend on grad_params' alignment.
         auto db = bias(grad_params, layers[l]).segment(r0, outputs);
-        db = G.col(0).segment(r0, outputs);
-        for (Index c = 1; c < n; ++c) db += G.col(c).segment(r0, outputs);
+        db.setZero();
+        for (Index c = 0; c < n; ++c) db += G.col(c).segment(r0, outputs);
         finite = finite && all_finite(db.data(), db.size());
         const auto W_t = weight(params, layers[l]).middleCols(j0, inputs).transpose();
         if (l > 0) {
