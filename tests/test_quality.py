@@ -37,13 +37,15 @@ def test_digits_embedding_beats_raw_pixels_of_the_same_size():
 
 def test_mnist_bound_and_embedding():
     X, y = _mnist5k_binarized()
-    train, test = slice(0, 4000), slice(4000, 5000)
+    # The file is sorted by label: a fixed permutation gives a test set of all ten digits.
+    order = np.random.default_rng(12345).permutation(len(X))
+    train, test = order[:4000], order[4000:]
     model = AEVB(n_components=20, hidden_layer_sizes=(200,), max_iter=15, random_state=0)
     model.fit(X[train])
     curve = model.loss_curve_
     assert curve[-1] < curve[0] - 40  # nats per datapoint
     test_bound = model.score(X[test])
-    assert -200 < test_bound < -100, test_bound  # a 15-epoch VAE on 4,000 digits
+    assert -150 < test_bound < -115, test_bound  # a 15-epoch VAE on 4,000 digits: -132.7 here
     assert model.score(X[test], n_importance=100) > test_bound
     top = np.argsort(X[train].var(axis=0))[-20:]
     raw = _knn_accuracy(X[test][:, top], y[test])
