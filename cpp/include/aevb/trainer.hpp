@@ -87,13 +87,13 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 // Stops before an update whose bound or gradient is not finite (params keep their last finite values), or
 // when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
 //
-// With T threads (training_threads), a team shares each step: thread t gathers columns [m t / T, m (t + 1) / T)
-// of the minibatch and draws their noise (column c takes draws c L J .. of the step's stream, whatever T is);
-// the step (elbo_step or wake_sleep_step) splits every layer and checks, per thread, that the gradient it
-// wrote is finite; with a prior, thread t instead adds it to its slice [P t / T, P (t + 1) / T) of the
-// gradient and checks that slice. No thread updates unless all are finite; then thread t updates its slice
-// of the parameters. Results are bit-identical for the same seed, build and team size -- T unless OpenMP
-// grants fewer threads (OMP_DYNAMIC, OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
+// With T threads (training_threads), a team shares each step: each thread gathers its share (Team::share) of
+// the minibatch's columns and draws their noise (column c takes draws c L J .. of the step's stream, whatever
+// T is); the step (elbo_step or wake_sleep_step) splits every layer and checks, per thread, that the gradient
+// it wrote is finite; with a prior, each thread instead adds it to its share of the gradient and checks that.
+// No thread updates unless all are finite; then each updates its share of the parameters. Results are
+// bit-identical for the same seed, build and team size -- T unless OpenMP grants fewer threads (OMP_DYNAMIC,
+// OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
 template <class S>
 EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step, const ConstMatrixRef<S>& X,
                         std::vector<int64_t> rows, uint64_t epoch, const TrainOptions& opt,
@@ -123,7 +123,8 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
     {
         const Team team = Team::of_parallel_region();
         int64_t updates = 0;  // this thread's count of updates; only the leader writes `step`
-        const Index p0 = P * team.index / team.size, p1 = P * (team.index + 1) / team.size;
+        const auto [p0, p_count] = team.share(P);  // this thread's parameters, for the prior and the update
+        const Index p1 = p0 + p_count;
         for (Index start = 0; start < n; start += M) {
             if (team.leader() && interrupt_requested && interrupt_requested()) {
                 report.status = TrainStatus::interrupted;
@@ -131,13 +132,13 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
             }
             // Each thread gathers its share of the minibatch's columns and draws their noise.
             const Index m = std::min(M, n - start);
-            const Index c0 = m * team.index / team.size, c1 = m * (team.index + 1) / team.size;
+            const auto [c0, columns] = team.share(m);
             auto x = batch.cols(m);
-            for (Index k = c0; k < c1; ++k) x.col(k) = X.col(rows[size_t(start + k)]);
+            for (Index k = c0; k < c0 + columns; ++k) x.col(k) = X.col(rows[size_t(start + k)]);
             auto eps = ws.eps.cols(m * L);
             const int64_t t = first_step + updates;
             const RandomStream noise(noise_key, uint64_t(t));  // a fresh stream per optimizer step
-            noise.fill(eps.middleCols(c0 * L, (c1 - c0) * L), uint64_t(c0 * L * J));
+            noise.fill(eps.middleCols(c0 * L, columns * L), uint64_t(c0 * L * J));
             team.sync();
             if (stop) break;
 
