@@ -98,11 +98,18 @@ def test_the_engine_exposes_its_log_variance_range():
     assert low < 0 < high
 
 
-def test_alpha_is_a_gaussian_prior_on_the_weights_only(X):
+@pytest.mark.parametrize("hidden", [32, 1024])
+def test_alpha_is_a_gaussian_prior_on_the_weights_only(X, hidden):
     # One plain SGD step (no momentum) from the same start: the prior adds (alpha / N) W to the gradient of
     # every weight and nothing to the biases, so the two updates differ by exactly -lr (alpha / N) W.
+    # With 1024 hidden units two threads share the step, each adding the prior to the weights it owns.
     Xs = np.ascontiguousarray(X[:100])
+    threads = 1 if hidden == 32 else 2
+    layout = core.Layout(Xs.shape[1], 4, [hidden], "tanh", "bernoulli")
+    assert core.training_threads(layout, 100, 1, 2) == threads
     kw = {
+        "hidden_layer_sizes": (hidden,),
+        "n_jobs": 2,
         "max_iter": 1,
         "batch_size": 100,
         "solver": "sgd",

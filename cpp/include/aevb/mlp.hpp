@@ -47,6 +47,23 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
     }
 }
 
+// A range [begin, begin + count) of the flat parameter buffer.
+struct ParamRange {
+    Index begin, count;
+    bool is_weight;  // or a bias
+};
+
+// Appends the ranges that this thread's share of mlp_backward writes (below): each layer's weight columns for
+// its share of the inputs, then the biases for its share of the outputs.
+inline void append_backward_share(const std::vector<Dense>& layers, const Team& team, std::vector<ParamRange>& out) {
+    for (const Dense& d : layers) {
+        const auto [j0, inputs] = team.share(d.n_in);
+        const auto [r0, outputs] = team.share(d.n_out);
+        out.push_back({d.weight_offset + j0 * d.n_out, inputs * d.n_out, true});
+        out.push_back({d.bias_offset + r0, outputs, false});
+    }
+}
+
 // Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread

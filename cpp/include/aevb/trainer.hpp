@@ -52,23 +52,25 @@ inline void shuffle_rows(std::vector<int64_t>& rows, uint64_t seed, uint64_t epo
     }
 }
 
-// Parameters [lo, hi) of the flat buffer that are weights (the prior applies to weights, not biases).
-inline std::vector<std::pair<Index, Index>> weight_ranges(const Layout& layout) {
-    std::vector<std::pair<Index, Index>> ranges;
-    for (const auto* net : {&layout.encoder, &layout.decoder})
-        for (const Dense& d : *net) ranges.emplace_back(d.weight_offset, d.bias_offset);
+// The parameters a thread owns in a shared step, in both networks: what its share of mlp_backward writes. The
+// thread checks, adds the prior to and updates exactly these, while they are still in its cache.
+inline std::vector<ParamRange> owned_params(const Layout& layout, const Team& team) {
+    std::vector<ParamRange> ranges;
+    for (const auto* net : {&layout.encoder, &layout.decoder}) append_backward_share(*net, team, ranges);
     return ranges;
 }
 
-// The prior's gradient (alpha / N) W added to grad's weights in [p0, p1); returns whether that slice of the
+// The prior's gradient (alpha / N) W added to the gradient's owned weights; returns whether the owned
 // gradient is finite.
 template <class S>
-bool add_prior_and_check(S* grad, const S* params, const std::vector<std::pair<Index, Index>>& weights, S prior,
-                         Index p0, Index p1) {
-    if (prior != S(0))
-        for (const auto& [w0, w1] : weights)
-            for (Index i = std::max(w0, p0); i < std::min(w1, p1); ++i) grad[i] += prior * params[i];
-    return all_finite(grad + p0, p1 - p0);
+bool add_prior_and_check(S* grad, const S* params, const std::vector<ParamRange>& owned, S prior) {
+    bool finite = true;
+    for (const auto& [begin, count, is_weight] : owned) {
+        if (is_weight)
+            for (Index i = begin; i < begin + count; ++i) grad[i] += prior * params[i];
+        finite = finite && all_finite(grad + begin, count);
+    }
+    return finite;
 }
 
 // Threads for a training step: up to n_threads, but each with at least kMinFlopsPerThread of matrix work per
@@ -112,7 +114,6 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
     Vector<S> grad(P);
     std::vector<char> finite(static_cast<size_t>(T));
     const uint64_t noise_key = training_noise_key(opt.seed);
-    const auto weights = weight_ranges(layout);
     const S prior = S(opt.alpha / opt.n_total);
     Eigen::setNbThreads(1);  // the threads here are the only parallelism: Eigen's products run inside them
 
@@ -123,8 +124,7 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
     {
         const Team team = Team::of_parallel_region();
         int64_t updates = 0;  // this thread's count of updates; only the leader writes `step`
-        const auto [p0, p_count] = team.share(P);  // this thread's parameters, for the prior and the update
-        const Index p1 = p0 + p_count;
+        const std::vector<ParamRange> owned = owned_params(layout, team);
         for (Index start = 0; start < n; start += M) {
             if (team.leader() && interrupt_requested && interrupt_requested()) {
                 report.status = TrainStatus::interrupted;
@@ -150,15 +150,16 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                     : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data(), team);
             // Without a prior the step has checked what each thread wrote; a prior changes every weight's gradient.
             finite[size_t(team.index)] = prior != S(0)
-                                             ? add_prior_and_check(grad.data(), params, weights, prior, p0, p1)
+                                             ? add_prior_and_check(grad.data(), params, owned, prior)
                                              : ws.grad_finite[size_t(team.index)];
             team.sync();
             if (std::count(finite.begin(), finite.begin() + team.size, 0) > 0 || !std::isfinite(bound)) {
                 if (team.leader()) report.status = TrainStatus::non_finite;
                 break;
             }
-            optimizer_step(opt.optimizer, t + 1, p1 - p0, params + p0, grad.data() + p0, state + p0,
-                           state + P + p0);
+            for (const ParamRange& r : owned)
+                optimizer_step(opt.optimizer, t + 1, r.count, params + r.begin, grad.data() + r.begin,
+                               state + r.begin, state + P + r.begin);
             team.sync();
             ++updates;
             if (team.leader()) {
