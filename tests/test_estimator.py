@@ -258,6 +258,19 @@ def test_non_finite_values_are_refused_after_fit(digits, dtype, bad, match, meth
     np.testing.assert_array_equal(model._params, params)
 
 
+@pytest.mark.parametrize("method", ["fit", "transform", "score_samples"])
+def test_values_beyond_the_models_precision_are_refused(digits, method):
+    # 1e39 is finite in float64 but infinite once converted to a float32 model's precision.
+    X = digits[0][:50]
+    model = small(dtype=np.float32, likelihood="gaussian")
+    if method != "fit":
+        model.fit(X)
+    Y = X.copy()
+    Y[3, 5] = -1e39
+    with pytest.raises(ValueError, match=r"beyond the range of float32.*got \|x\| up to 1e\+39"):
+        getattr(model, method)(Y)
+
+
 def test_bad_input_after_fit(digits):
     X = digits[0][:50]
     model = small().fit(X)

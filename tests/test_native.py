@@ -80,6 +80,25 @@ def test_value_range_is_numpys_min_max_and_isfinite(dtype, n_threads):
         core.value_range(np.zeros((4, 4), dtype).T, n_threads)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_encode_finds_its_inputs_value_range_in_the_same_pass(dtype, n_threads):
+    # 300 and 1200 rows: a padded last block; the range is found from X's own rows, never the padding.
+    rng = np.random.default_rng(1)
+    layout = core.Layout(6, 2, [5], "tanh", "gaussian")
+    params = np.empty(layout.n_params, dtype)
+    core.init_params(layout, 0, params)
+    for rows in [1, 300, 1200]:
+        X = rng.standard_normal((rows, 6)).astype(dtype)
+        out, low, high, finite = core.encode(layout, params, X, n_threads)
+        assert out.shape == (rows, 4)
+        assert (low, high, finite) == (X.min(), X.max(), True)
+        for position in {0, X.size // 2, X.size - 1}:
+            Y = X.copy()
+            Y.flat[position] = np.nan
+            assert core.encode(layout, params, Y, n_threads)[3] is False
+
+
 def test_the_step_refuses_an_empty_batch():
     layout = core.Layout(5, 2, [4], "tanh", "bernoulli")
     params = np.zeros(layout.n_params)

@@ -213,17 +213,18 @@ template <class S> py::array_t<double> score_impl(const Layout& layout, const py
     return out;
 }
 
-template <class S> py::array_t<S> encode_impl(const Layout& layout, const py::array& params, const py::array& X, int n_threads) {
+template <class S> py::tuple encode_impl(const Layout& layout, const py::array& params, const py::array& X, int n_threads) {
     auto p = params_of<S>(layout, params);
     n_threads = threads_of(n_threads);
     auto x = data_of<S>(layout, X, layout.n_features, "X");
     py::array_t<S> out({x.shape(0), py::ssize_t(2 * layout.n_components)});
     auto o = columns_mut(out);
+    ValueRange<S> range;
     {
         py::gil_scoped_release release;
-        encode<S>(layout, p.data(), columns(x), o, n_threads);
+        range = encode<S>(layout, p.data(), columns(x), o, n_threads);
     }
-    return out;
+    return py::make_tuple(out, double(range.min), double(range.max), range.finite);
 }
 
 template <class S> py::array_t<S> decode_impl(const Layout& layout, const py::array& params, const py::array& Z,
@@ -361,9 +362,10 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
        "(min, max, all finite) of a C-contiguous float array, in one parallel pass.");
 
     m.def("encode", [](const Layout& l, const py::array& params, const py::array& X, int n_threads) {
-        return by_dtype(params, [&] { return py::array(encode_impl<float>(l, params, X, n_threads)); },
-                        [&] { return py::array(encode_impl<double>(l, params, X, n_threads)); });
-    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_threads") = 1);
+        return by_dtype(params, [&] { return encode_impl<float>(l, params, X, n_threads); },
+                        [&] { return encode_impl<double>(l, params, X, n_threads); });
+    }, py::arg("layout"), py::arg("params"), py::arg("X"), py::arg("n_threads") = 1,
+       "([mu, log_var] per row, then X's min, max and whether all are finite, found in the same pass).");
 
     m.def("decode", [](const Layout& l, const py::array& params, const py::array& Z, bool draw, uint64_t seed, int n_threads) {
         return by_dtype(params, [&] { return py::array(decode_impl<float>(l, params, Z, draw, seed, n_threads)); },

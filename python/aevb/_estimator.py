@@ -511,8 +511,11 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Clamped to ``aevb._core.log_variance_range``.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        out = _core.encode(self._layout(), self._params, self._as_compute(X), self._n_threads())
+        X = self._validate_X(X, reset=False, check_values=False)
+        out, *value_range = _core.encode(
+            self._layout(), self._params, self._as_compute(X), self._n_threads()
+        )
+        self._check_values(X, *value_range)  # found in the same pass over X as the encoding
         out = out.astype(X.dtype, copy=False)
         J = self._architecture["n_components"]
         return out[:, :J], out[:, J:]
@@ -704,21 +707,38 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """X in the fitted model's precision (a copy only when the dtype differs)."""
         return np.ascontiguousarray(X, dtype=self._params.dtype)
 
-    def _validate_X(self, X, reset):
-        """scikit-learn's validation, then the likelihood's support. X itself is never modified.
+    def _validate_X(self, X, reset, check_values=True):
+        """scikit-learn's validation, then the values' range. X itself is never modified.
 
         Outside fit, finiteness is checked natively, in the one parallel pass that also finds X's range
         (scikit-learn's own check and numpy's min and max would be three). Fit keeps scikit-learn's check,
-        which runs before validate_data records n_features_in_, so a refused X changes nothing.
+        which runs before validate_data records n_features_in_, so a refused X changes nothing. With
+        ``check_values=False`` the caller checks the values (`_check_values`) from a range it finds itself.
         """
         if reset:
             self._compute_dtype()  # a bad dtype fails before anything else
         X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], order="C", ensure_all_finite=reset
         )
-        low, high, finite = _core.value_range(X, self._n_threads())
-        if not finite:
+        if check_values:
+            self._check_values(X, *_core.value_range(X, self._n_threads()), reset=reset)
+        return X
+
+    def _check_values(self, X, low, high, finite, reset=False):
+        """X's values against what the model takes, from (low, high, finite): X's range, or that of X
+        converted to the model's precision (`encode` finds it while it encodes).
+
+        Values must be finite, representable in the model's precision, and in [0, 1] for a Bernoulli
+        likelihood.
+        """
+        if not finite:  # NaN or infinity in X itself: scikit-learn's message
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+        dtype = np.dtype(self._compute_dtype() if reset else self._params.dtype)
+        if not finite or max(-low, high) > np.finfo(dtype).max:  # overflows the conversion
+            raise ValueError(
+                f"X has values beyond the range of {dtype.name}, the model's precision (|x| <= "
+                f"{np.finfo(dtype).max:.4g}); got |x| up to {np.max(np.abs(X)):.4g}."
+            )
         likelihood = self.likelihood if reset else self._architecture["likelihood"]
         if likelihood == "bernoulli" and (low < 0 or high > 1):
             negative = "Negative values in data passed to AEVB: " if low < 0 else ""
@@ -727,7 +747,6 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"[{low:.4g}, {high:.4g}]. Scale X (e.g. MinMaxScaler) or use "
                 "likelihood='gaussian'."
             )
-        return X
 
     def _check_latent(self, Z):
         from sklearn.utils import check_array

@@ -13,7 +13,8 @@
     EXTERN template EpochReport train_epoch<S>(const Layout&, S*, S*, int64_t&, const ConstMatrixRef<S>&,      \
                                                std::vector<int64_t>, uint64_t, const TrainOptions&,            \
                                                const std::function<bool()>&);                                  \
-    EXTERN template void encode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, int);      \
+    EXTERN template ValueRange<S> encode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, \
+                                            int);                                                              \
     EXTERN template void decode<S>(const Layout&, const S*, const ConstMatrixRef<S>&, MatrixRef<S>, int, bool, \
                                    uint64_t);                                                                  \
     EXTERN template void generate<S>(const Layout&, const S*, uint64_t, bool, MatrixRef<S>, int);              \

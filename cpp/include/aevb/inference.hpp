@@ -48,18 +48,26 @@ template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Inde
     }
 }
 
-// out (2J, n) = [mu; logvar] of q(z|x) for each column of X, log-variances clamped.
+// out (2J, n) = [mu; logvar] of q(z|x) for each column of X, log-variances clamped. Returns X's ValueRange,
+// found block by block just before each block is encoded: the check of X's values costs no pass over memory
+// of its own, and the block is then in cache for the product.
 template <class S>
-void encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out, int threads) {
+ValueRange<S> encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out,
+                     int threads) {
     std::vector<MLPBuffers<S>> bufs(static_cast<size_t>(threads));
     for (auto& b : bufs) b.reserve(layout.encoder, kBlockColumns);
+    if (X.size() == 0) return {S(0), S(0), true};
+    std::vector<ValueRange<S>> ranges(static_cast<size_t>(threads), ValueRange<S>::of(X.data(), 1));
     for_each_block<S>(X, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
+        for (Index c = first; c < first + n; ++c) ranges[size_t(t)].merge(ValueRange<S>::of(X.col(c).data(), X.rows()));
         auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
         auto enc = buf.output(kBlockColumns);
         clamp_log_variance<S>(enc, layout.n_components, layout.n_components);
         out.middleCols(first, n) = enc.leftCols(n);
     });
+    for (const auto& r : ranges) ranges[0].merge(r);
+    return ranges[0];
 }
 
 // out (D, n): E[x|z] for each column of Z -- sigmoid(logits) (Bernoulli) or mu (Gaussian); with `draw`,

@@ -72,33 +72,41 @@ template <class S> bool all_finite(const S* x, Index n) {
     return bad == 0;
 }
 
-// The smallest and largest element and whether all are finite, in one pass over x spread over `threads`
-// threads: the input check of every call that reads a data set (min and max are exact in any order).
+// The smallest and largest element and whether all are finite: the input check of every call that reads a
+// data set (min and max are exact in any order, so any split of the work gives the same answer).
 template <class S> struct ValueRange {
     S min, max;
     bool finite;
+
+    static ValueRange of(const S* x, Index n) {  // n >= 1
+        constexpr Index kPiece = 4096;  // three passes per piece, the second and third from L1
+        ValueRange r{x[0], x[0], true};
+        for (Index p = 0; p < n; p += kPiece) {
+            const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> piece(x + p, std::min(kPiece, n - p));
+            r.min = std::min(r.min, piece.minCoeff());
+            r.max = std::max(r.max, piece.maxCoeff());
+            r.finite = r.finite && all_finite(piece.data(), piece.size());
+        }
+        return r;
+    }
+    void merge(const ValueRange& other) {
+        min = std::min(min, other.min);
+        max = std::max(max, other.max);
+        finite = finite && other.finite;
+    }
 };
 
+// ValueRange of x (n >= 1 elements) in one pass spread over `threads` threads.
 template <class S> ValueRange<S> value_range(const S* x, Index n, int threads) {
-    constexpr Index kPiece = 4096;  // three passes per piece, the second and third from L1
-    std::vector<ValueRange<S>> parts(static_cast<size_t>(threads), {x[0], x[0], true});
+    threads = int(std::max<Index>(1, std::min<Index>(threads, n)));
+    std::vector<ValueRange<S>> parts(static_cast<size_t>(threads));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int t = 0; t < threads; ++t) {
-        ValueRange<S>& part = parts[size_t(t)];
-        for (Index p = n * t / threads, end = n * (t + 1) / threads; p < end; p += kPiece) {
-            const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> piece(x + p, std::min(kPiece, end - p));
-            part.min = std::min(part.min, piece.minCoeff());
-            part.max = std::max(part.max, piece.maxCoeff());
-            part.finite = part.finite && all_finite(piece.data(), piece.size());
-        }
+        const Index begin = n * t / threads, end = n * (t + 1) / threads;
+        parts[size_t(t)] = ValueRange<S>::of(x + begin, end - begin);
     }
-    ValueRange<S> all = parts[0];
-    for (const auto& part : parts) {
-        all.min = std::min(all.min, part.min);
-        all.max = std::max(all.max, part.max);
-        all.finite = all.finite && part.finite;
-    }
-    return all;
+    for (const auto& part : parts) parts[0].merge(part);
+    return parts[0];
 }
 
 }  // namespace aevb
