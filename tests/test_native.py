@@ -99,6 +99,33 @@ def test_encode_finds_its_inputs_value_range_in_the_same_pass(dtype, n_threads):
             assert core.encode(layout, params, Y, n_threads)[3] is False
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("n_features", "n_components", "hidden"), [(784, 20, [500]), (40, 5, [30, 7]), (3, 1, [2])]
+)
+def test_a_rows_encoding_and_decoding_do_not_depend_on_the_other_rows(
+    dtype, n_features, n_components, hidden
+):
+    # Calls on n rows pad their last block to a whole number of 16 columns (at least 32, at most 256): each
+    # row's result must be bit-identical whatever the padded width, including for layers small enough that
+    # a narrow block would make Eigen switch to its lazy product (3 -> 2 -> 2).
+    rng = np.random.default_rng(2)
+    layout = core.Layout(n_features, n_components, hidden, "tanh", "bernoulli")
+    params = np.empty(layout.n_params, dtype)
+    core.init_params(layout, 1, params)
+    X = rng.uniform(size=(700, n_features)).astype(dtype)
+    Z = rng.standard_normal((700, n_components)).astype(dtype)
+    encoded = core.encode(layout, params, X, 2)[0]
+    decoded = core.decode(layout, params, Z, False, 0, 2)
+    for start in [0, 123]:
+        for n in [1, 2, 15, 16, 17, 31, 33, 100, 255, 256, 257, 300]:
+            rows = slice(start, start + n)
+            np.testing.assert_array_equal(core.encode(layout, params, X[rows], 1)[0], encoded[rows])
+            np.testing.assert_array_equal(
+                core.decode(layout, params, Z[rows], False, 0, 1), decoded[rows]
+            )
+
+
 def test_the_step_refuses_an_empty_batch():
     layout = core.Layout(5, 2, [4], "tanh", "bernoulli")
     params = np.zeros(layout.n_params)

@@ -13,20 +13,24 @@
 
 namespace aevb {
 
-// Columns per network pass in chunked work. Every pass has exactly this many columns (the last chunk is
-// padded with copies of its first column), so each row's arithmetic -- the product's blocking and summation
-// order -- is the same whatever the other rows in a call: results are subset- and order-invariant bit for bit.
-// 256 columns (a 784 x 256 float block is 800 KB, one L2's worth) encoded 5% faster than 512 or 1024 and far
-// faster than 128 on the benchmark's 784-500 encoder (Zen 5, 1 MB L2), at equal scoring speed.
+// Columns per network pass in chunked work. A row's arithmetic -- the products' blocking and summation order --
+// is the same in every pass of a whole number of 16 (>= 32) columns: Eigen blocks a product's depth by the
+// depth alone and computes its columns in groups of 4 (or 8), below 20 columns + rows + depth it would switch
+// to a lazy product, and the elementwise work is per column. So results are subset- and order-invariant bit
+// for bit, and a call on a few rows costs a few rows. 256 columns (a 784 x 256 float block is 800 KB, one
+// L2's worth) encoded 5% faster than 512 or 1024 and far faster than 128 on the benchmark's 784-500 encoder
+// (Zen 5, 1 MB L2), at equal scoring speed.
 constexpr Index kBlockColumns = 256;
+constexpr Index kMinBlockColumns = 32;
 
 // Calls fn(thread, block, first, n) for the consecutive chunks of X's columns, spread over `threads` threads
-// (thread is 0 .. threads - 1, for per-thread buffers). block always has `width` columns, of which the first n
-// are X's columns first .. first + n - 1: a full chunk is a view of X, the last one a padded copy. X's
-// alignment does not matter: products pack it or broadcast its values, the Bernoulli likelihood loads it
-// unaligned from index 0, and Eigen starts its sums over compound expressions at index 0 (a plain sum over a
-// view of X would peel by alignment -- keep X out of those). Chunks are independent: results do not depend on
-// the thread count.
+// (thread is 0 .. threads - 1, for per-thread buffers). Chunks have `width` columns, the last one n; block has
+// the first n, X's columns first .. first + n - 1, and is a view of X for a full chunk. The last chunk is a
+// copy padded with its first column to a whole number of kColumnAlign columns (at least kMinBlockColumns; at
+// most `width`). X's alignment does not matter: products pack it or broadcast its values, the Bernoulli
+// likelihood loads it unaligned from index 0, and Eigen starts its sums over compound expressions at index 0
+// (a plain sum over a view of X would peel by alignment -- keep X out of those). Chunks are independent:
+// results do not depend on the thread count.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
     const Index n_blocks = (X.cols() + width - 1) / width;
     threads = int(std::max<Index>(1, std::min<Index>(threads, n_blocks)));
@@ -41,9 +45,11 @@ template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Inde
             fn(t, ConstMatrixRef<S>(X.middleCols(first, width)), first, n);
             continue;
         }
-        auto block = buffers[size_t(t)].cols(width);
+        const Index whole = (n + kColumnAlign - 1) / kColumnAlign * kColumnAlign;
+        const Index padded = std::min(width, std::max(whole, kMinBlockColumns));
+        auto block = buffers[size_t(t)].cols(padded);
         block.leftCols(n) = X.middleCols(first, n);
-        block.rightCols(width - n) = X.col(first).replicate(1, width - n);
+        block.rightCols(padded - n) = X.col(first).replicate(1, padded - n);
         fn(t, ConstMatrixRef<S>(block), first, n);
     }
 }
@@ -62,7 +68,7 @@ ValueRange<S> encode(const Layout& layout, const S* params, const ConstMatrixRef
         for (Index c = first; c < first + n; ++c) ranges[size_t(t)].merge(ValueRange<S>::of(X.col(c).data(), X.rows()));
         auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
-        auto enc = buf.output(kBlockColumns);
+        auto enc = buf.output(block.cols());
         clamp_log_variance<S>(enc, layout.n_components, layout.n_components);
         out.middleCols(first, n) = enc.leftCols(n);
     });
@@ -82,7 +88,7 @@ void decode(const Layout& layout, const S* params, const ConstMatrixRef<S>& Z, M
     for_each_block<S>(Z, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
         auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.decoder, params, layout.activation, block, buf);
-        auto dec = buf.output(kBlockColumns);
+        auto dec = buf.output(block.cols());
         auto x = out.middleCols(first, n);
         if (layout.likelihood == Likelihood::bernoulli) {
             // sigmoid(logits), computed in the aligned buffer and then copied: computed straight into the
@@ -125,7 +131,7 @@ void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, In
            double* out, int threads) {
     const Index J = layout.n_components;
     const Index samples = std::min(n_importance, kBlockColumns);  // per elbo_step call
-    const Index rows = std::max<Index>(1, kBlockColumns / samples);
+    const Index rows_per_block = std::max<Index>(1, kBlockColumns / samples);
     StepOptions opt;
     opt.objective = n_importance == 1 ? Objective::elbo_analytic_kl : Objective::importance_weighted;
     struct PerThread {
@@ -135,13 +141,14 @@ void score(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, In
     };
     std::vector<PerThread> per(static_cast<size_t>(threads));
     for (auto& p : per) {
-        p.ws.reserve(layout, rows, samples);
-        p.row_keys.resize(size_t(rows));
-        p.acc.resize(size_t(rows));
+        p.ws.reserve(layout, rows_per_block, samples);
+        p.row_keys.resize(size_t(rows_per_block));
+        p.acc.resize(size_t(rows_per_block));
     }
     const uint64_t key = scoring_key(seed);
-    for_each_block<S>(X, rows, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
+    for_each_block<S>(X, rows_per_block, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
         auto& [ws, row_keys, acc] = per[size_t(t)];
+        const Index rows = block.cols();
         for (Index i = 0; i < rows; ++i) row_keys[size_t(i)] = row_key(key, block.col(i).data(), block.rows());
         std::fill(acc.begin(), acc.end(), -std::numeric_limits<double>::infinity());
         StepOptions chunk = opt;
