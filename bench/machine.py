@@ -19,18 +19,22 @@ def cpu_model():
 
 
 def git_state():
-    """`git describe --always --dirty` of this checkout ('' outside one, or without git)."""
+    """The checkout's commit, with "-dirty" when files other than benchmark outputs differ from it
+    ('' outside a git checkout, or without git). A run that only wrote earlier runs' results measured
+    the commit's code."""
+    here = Path(__file__).parent
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], check=False, capture_output=True, text=True, cwd=here
+        ).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            check=False,
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-        )
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--", ":/", ":!bench/results", ":!bench/RESULTS.md")
     except OSError:
         return ""
-    return out.stdout.strip()
+    return commit + ("-dirty" if commit and changed else "")
 
 
 def machine():
