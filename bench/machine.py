@@ -31,7 +31,14 @@ def git_state():
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        changed = git("status", "--porcelain", "--", ":/", ":!bench/results", ":!bench/RESULTS.md")
+        changed = git(
+            "status",
+            "--porcelain",
+            "--",
+            ":/",
+            ":(top,exclude)bench/results",
+            ":(top,exclude)bench/RESULTS.md",
+        )
     except OSError:
         return ""
     return commit + ("-dirty" if commit and changed else "")
