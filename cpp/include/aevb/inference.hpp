@@ -23,34 +23,36 @@ namespace aevb {
 constexpr Index kBlockColumns = 256;
 constexpr Index kMinBlockColumns = 32;
 
-// Calls fn(thread, block, first, n) for the consecutive chunks of X's columns, spread over `threads` threads
-// (thread is 0 .. threads - 1, for per-thread buffers). Chunks have `width` columns, the last one n; block has
-// the first n, X's columns first .. first + n - 1, and is a view of X for a full chunk. The last chunk is a
+// Calls fn(thread, block, first, n) for consecutive chunks of X's columns. Each of `threads` threads (thread
+// is 0 .. threads - 1, for per-thread buffers) takes an equal run of columns, in chunks of `width` columns and
+// a last, shorter one. block has n columns of X, first .. first + n - 1: a view of X for a full chunk, else a
 // copy padded with its first column to a whole number of kColumnAlign columns (at least kMinBlockColumns; at
 // most `width`). X's alignment does not matter: products pack it or broadcast its values, the Bernoulli
 // likelihood loads it unaligned from index 0, and Eigen starts its sums over compound expressions at index 0
 // (a plain sum over a view of X would peel by alignment -- keep X out of those). Chunks are independent:
 // results do not depend on the thread count.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
-    const Index n_blocks = (X.cols() + width - 1) / width;
-    threads = int(std::max<Index>(1, std::min<Index>(threads, n_blocks)));
+    threads = int(std::max<Index>(1, std::min<Index>(threads, X.cols())));
     std::vector<ColumnBuffer<S>> buffers(static_cast<size_t>(threads));
     for (auto& b : buffers) b.resize(X.rows(), width);
     Eigen::setNbThreads(1);  // the threads here are the only parallelism
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (Index b = 0; b < n_blocks; ++b) {
+#pragma omp parallel num_threads(threads)
+    {
         const int t = thread_index();
-        const Index first = b * width, n = std::min(width, X.cols() - first);
-        if (n == width) {
-            fn(t, ConstMatrixRef<S>(X.middleCols(first, width)), first, n);
-            continue;
+        const Index end = X.cols() * (t + 1) / threads;
+        for (Index first = X.cols() * t / threads; first < end; first += width) {
+            const Index n = std::min(width, end - first);
+            if (n == width) {
+                fn(t, ConstMatrixRef<S>(X.middleCols(first, width)), first, n);
+                continue;
+            }
+            const Index whole = (n + kColumnAlign - 1) / kColumnAlign * kColumnAlign;
+            const Index padded = std::min(width, std::max(whole, kMinBlockColumns));
+            auto block = buffers[size_t(t)].cols(padded);
+            block.leftCols(n) = X.middleCols(first, n);
+            block.rightCols(padded - n) = X.col(first).replicate(1, padded - n);
+            fn(t, ConstMatrixRef<S>(block), first, n);
         }
-        const Index whole = (n + kColumnAlign - 1) / kColumnAlign * kColumnAlign;
-        const Index padded = std::min(width, std::max(whole, kMinBlockColumns));
-        auto block = buffers[size_t(t)].cols(padded);
-        block.leftCols(n) = X.middleCols(first, n);
-        block.rightCols(padded - n) = X.col(first).replicate(1, padded - n);
-        fn(t, ConstMatrixRef<S>(block), first, n);
     }
 }
 
