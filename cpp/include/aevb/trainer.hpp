@@ -90,12 +90,12 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 // when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
 //
 // With T threads (training_threads), a team shares each step: each thread gathers its share (Team::share) of
-// the minibatch's columns and draws their noise (column c takes draws c L J .. of the step's stream, whatever
-// T is); the step (elbo_step or wake_sleep_step) splits every layer and checks, per thread, that the gradient
-// it wrote is finite; with a prior, each thread instead adds it to its share of the gradient and checks that.
-// No thread updates unless all are finite; then each updates its share of the parameters. Results are
-// bit-identical for the same seed, build and team size -- T unless OpenMP grants fewer threads (OMP_DYNAMIC,
-// OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
+// the minibatch's features and draws the noise of its share of the datapoints (column c takes draws c L J ..
+// of the step's stream, whatever T is); the step (elbo_step or wake_sleep_step) splits every layer and checks,
+// per thread, that the gradient it wrote is finite; with a prior, each thread instead adds it to the gradient
+// it wrote and checks that. No thread updates unless all are finite; then each updates the parameters whose
+// gradient it wrote (owned_params). Results are bit-identical for the same seed, build and team size -- T
+// unless OpenMP grants fewer threads (OMP_DYNAMIC, OMP_THREAD_LIMIT) -- and agree to rounding across team sizes.
 template <class S>
 EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step, const ConstMatrixRef<S>& X,
                         std::vector<int64_t> rows, uint64_t epoch, const TrainOptions& opt,
@@ -130,11 +130,15 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                 report.status = TrainStatus::interrupted;
                 stop = true;
             }
-            // Each thread gathers its share of the minibatch's columns and draws their noise.
+            // Each thread gathers its share of the minibatch's features -- the rows of x that its shares of the
+            // likelihood and of the input layer's weight gradient read, so they stay in its cache -- and draws
+            // the noise of its share of the datapoints.
             const Index m = std::min(M, n - start);
-            const auto [c0, columns] = team.share(m);
+            const auto [f0, features] = team.share(layout.n_features);
             auto x = batch.cols(m);
-            for (Index k = c0; k < c0 + columns; ++k) x.col(k) = X.col(rows[size_t(start + k)]);
+            for (Index k = 0; k < m; ++k)
+                x.col(k).segment(f0, features) = X.col(rows[size_t(start + k)]).segment(f0, features);
+            const auto [c0, columns] = team.share(m);
             auto eps = ws.eps.cols(m * L);
             const int64_t t = first_step + updates;
             const RandomStream noise(noise_key, uint64_t(t));  // a fresh stream per optimizer step
