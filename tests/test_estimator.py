@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -260,15 +261,31 @@ def test_non_finite_values_are_refused_after_fit(digits, dtype, bad, match, meth
 
 @pytest.mark.parametrize("method", ["fit", "transform", "score_samples"])
 def test_values_beyond_the_models_precision_are_refused(digits, method):
-    # 1e39 is finite in float64 but infinite once converted to a float32 model's precision.
+    # 1e39 is finite in float64 but infinite once converted to a float32 model's precision: refused with
+    # one clear error (and no overflow warning from the conversion before it). A value just above float32's
+    # largest, which the conversion rounds down to it, passes the input check of every method alike (a fit
+    # on it then stops at its non-finite bound, so only transform and score_samples run to the end).
     X = digits[0][:50]
     model = small(dtype=np.float32, likelihood="gaussian")
     if method != "fit":
         model.fit(X)
     Y = X.copy()
     Y[3, 5] = -1e39
-    with pytest.raises(ValueError, match=r"beyond the range of float32.*got \|x\| up to 1e\+39"):
-        getattr(model, method)(Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ValueError, match=r"beyond the range of float32.*got \|x\| up to 1e\+39"
+        ):
+            getattr(model, method)(Y)
+    Y[3, 5] = float(np.finfo(np.float32).max) * (1 + 2.0**-30)
+    assert np.float32(Y[3, 5]) == np.finfo(np.float32).max
+    if method == "fit":
+        with pytest.raises(FloatingPointError, match="non-finite"):
+            model.fit(Y)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # overflow inside the model, not in the input check
+            getattr(model, method)(Y)
 
 
 def test_bad_input_after_fit(digits):

@@ -254,13 +254,14 @@ def test_score_deterministic_and_seeded(dtype, K):
     assert np.all(s != _core.score(layout, params, X, K, 6, 1))
 
 
-def _row_scores(layout, params, X, K, seed):
-    """(whole call, one call per row, permuted call mapped back to the original order)."""
-    whole = _core.score(layout, params, X, K, seed, 1)
+def _row_scores(layout, params, X, K, seed, n_threads=1):
+    """(whole call, one call per row, permuted call mapped back to the original order); the whole
+    and permuted calls on n_threads threads, the single rows on one."""
+    whole = _core.score(layout, params, X, K, seed, n_threads)
     alone = np.array([_core.score(layout, params, X[[i]], K, seed, 1)[0] for i in range(len(X))])
     perm = rng_for("perm", len(X)).permutation(len(X))
     permuted = np.empty_like(whole)
-    permuted[perm] = _core.score(layout, params, X[perm], K, seed, 1)
+    permuted[perm] = _core.score(layout, params, X[perm], K, seed, n_threads)
     return whole, alone, permuted
 
 
@@ -282,11 +283,13 @@ def test_score_rows_independent(dtype, K):
 
 @pytest.mark.parametrize("dtype", (np.float64, np.float32))
 @pytest.mark.parametrize("K", ROW_KS)
-def test_score_rows_bitwise_independent(dtype, K):
-    """score(X)[i] == score(X[[i]])[0] exactly, and likewise under a row permutation
-    (the core's blocks of fixed shape are meant to make scoring subset-invariant bit for bit)."""
+@pytest.mark.parametrize("n_threads", (1, 2))
+def test_score_rows_bitwise_independent(dtype, K, n_threads):
+    """score(X)[i] == score(X[[i]])[0] exactly, and likewise under a row permutation and with two
+    threads (a row's arithmetic does not depend on the width of the block it lands in or its place
+    there; see kBlockColumns in inference.hpp)."""
     layout, params, X = small_model(dtype, n=120)
-    whole, alone, permuted = _row_scores(layout, params, X, K, 11)
+    whole, alone, permuted = _row_scores(layout, params, X, K, 11, n_threads)
     np.testing.assert_array_equal(alone, whole)
     np.testing.assert_array_equal(permuted, whole)
 

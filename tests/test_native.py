@@ -47,6 +47,33 @@ def test_builds_agree_to_rounding(isa, likelihood):
     np.testing.assert_allclose(s1, s0, rtol=1e-11)
 
 
+def test_inference_covers_every_row_when_openmp_grants_fewer_threads():
+    # With OMP_THREAD_LIMIT=1 a call asking for 3 threads runs on one: every row must still be encoded,
+    # checked and scored (each thread's run of rows comes from the threads granted, not those asked for).
+    code = (
+        "import numpy as np\n"
+        "from aevb._native import core\n"
+        "layout = core.Layout(6, 2, [5], 'tanh', 'gaussian')\n"
+        "params = np.empty(layout.n_params)\n"
+        "core.init_params(layout, 0, params)\n"
+        "X = np.random.default_rng(0).standard_normal((700, 6))\n"
+        "out, low, high, finite = core.encode(layout, params, X, 3)\n"
+        "Y = X.copy()\n"
+        "Y[-1, -1] = np.nan\n"
+        "print(np.array_equal(out, core.encode(layout, params, X, 1)[0]),\n"
+        "      (low, high, finite) == (X.min(), X.max(), True),\n"
+        "      core.encode(layout, params, Y, 3)[3],\n"
+        "      np.array_equal(core.score(layout, params, X, 2, 0, 3), core.score(layout, params, X, 2, 0, 1)))\n"
+    )
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.stdout.strip().splitlines()[-1].split() == ["True", "True", "False", "True"], (
+        out.stderr
+    )
+
+
 def test_aevb_isa_forces_a_build():
     code = "from aevb._native import core; print(core.isa)"
     env = dict(os.environ, AEVB_ISA="baseline")
@@ -83,7 +110,8 @@ def test_value_range_is_numpys_min_max_and_isfinite(dtype, n_threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_encode_finds_its_inputs_value_range_in_the_same_pass(dtype, n_threads):
-    # 300 and 1200 rows: a padded last block; the range is found from X's own rows, never the padding.
+    # 1 row (fewer rows than threads), 300 and 1200 (a short last block, padded with copies of X's rows), and a
+    # NaN at the first, a middle and the last value.
     rng = np.random.default_rng(1)
     layout = core.Layout(6, 2, [5], "tanh", "gaussian")
     params = np.empty(layout.n_params, dtype)

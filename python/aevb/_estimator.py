@@ -704,8 +704,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return dtype
 
     def _as_compute(self, X):
-        """X in the fitted model's precision (a copy only when the dtype differs)."""
-        return np.ascontiguousarray(X, dtype=self._params.dtype)
+        """X in the fitted model's precision (a copy only when the dtype differs). Values that overflow
+        become infinite quietly: `_check_values` refuses them with its own message."""
+        with np.errstate(over="ignore"):
+            return np.ascontiguousarray(X, dtype=self._params.dtype)
 
     def _validate_X(self, X, reset, check_values=True):
         """scikit-learn's validation, then the values' range. X itself is never modified.
@@ -734,10 +736,14 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if not finite:  # NaN or infinity in X itself: scikit-learn's message
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
         dtype = np.dtype(self._compute_dtype() if reset else self._params.dtype)
-        if not finite or max(-low, high) > np.finfo(dtype).max:  # overflows the conversion
+        with np.errstate(over="ignore"):  # whether converting to the model's precision overflows
+            overflows = not (
+                finite and np.isfinite(dtype.type(low)) and np.isfinite(dtype.type(high))
+            )
+        if overflows:
             raise ValueError(
                 f"X has values beyond the range of {dtype.name}, the model's precision (|x| <= "
-                f"{np.finfo(dtype).max:.4g}); got |x| up to {np.max(np.abs(X)):.4g}."
+                f"{np.finfo(dtype).max:.7g}); got |x| up to {np.max(np.abs(X)):.7g}."
             )
         likelihood = self.likelihood if reset else self._architecture["likelihood"]
         if likelihood == "bernoulli" and (low < 0 or high > 1):

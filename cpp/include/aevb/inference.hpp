@@ -14,18 +14,20 @@
 namespace aevb {
 
 // Columns per network pass in chunked work. A row's arithmetic -- the products' blocking and summation order --
-// is the same in every pass of a whole number of 16 (>= 32) columns: Eigen blocks a product's depth by the
-// depth alone and computes its columns in groups of 4 (or 8), below 20 columns + rows + depth it would switch
-// to a lazy product, and the elementwise work is per column. So results are subset- and order-invariant bit
-// for bit, and a call on a few rows costs a few rows. 256 columns (a 784 x 256 float block is 800 KB, one
-// L2's worth) encoded 5% faster than 512 or 1024 and far faster than 128 on the benchmark's 784-500 encoder
-// (Zen 5, 1 MB L2), at equal scoring speed.
+// does not depend on the pass's width or on the row's place in it: Eigen blocks a product's depth by the depth
+// alone and computes each column on its own (in register groups of 4 or 8 or alone, which sum in the same
+// order), and the elementwise work is per column. Passes are at least kMinBlockColumns wide, so Eigen's switch
+// to a lazy product below 20 columns + rows + depth stays out of reach for encode and decode. So results are
+// subset-, order- and thread-count-invariant bit for bit (tests/test_native.py and tests/test_gradients.py
+// check it for every width class on the build under test), and encoding a few rows costs a few rows.
+// 256 columns (a 784 x 256 float block is 800 KB, one L2's worth) encoded 5% faster than 512 or 1024 and far
+// faster than 128 on the benchmark's 784-500 encoder (Zen 5, 1 MB L2), at equal scoring speed.
 constexpr Index kBlockColumns = 256;
 constexpr Index kMinBlockColumns = 32;
 
-// Calls fn(thread, block, first, n) for consecutive chunks of X's columns. Each of `threads` threads (thread
-// is 0 .. threads - 1, for per-thread buffers) takes an equal run of columns, in chunks of `width` columns and
-// a last, shorter one. block has n columns of X, first .. first + n - 1: a view of X for a full chunk, else a
+// Calls fn(thread, block, first, n) for consecutive chunks of X's columns. Each of up to `threads` threads
+// (thread is 0 .. threads - 1, for per-thread buffers; OpenMP may grant fewer) takes an equal run of columns,
+// in chunks of `width` columns and a last, shorter one. block has n columns of X, first .. first + n - 1: a view of X for a full chunk, else a
 // copy padded with its first column to a whole number of kColumnAlign columns (at least kMinBlockColumns; at
 // most `width`). X's alignment does not matter: products pack it or broadcast its values, the Bernoulli
 // likelihood loads it unaligned from index 0, and Eigen starts its sums over compound expressions at index 0
@@ -38,9 +40,10 @@ template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Inde
     Eigen::setNbThreads(1);  // the threads here are the only parallelism
 #pragma omp parallel num_threads(threads)
     {
-        const int t = thread_index();
-        const Index end = X.cols() * (t + 1) / threads;
-        for (Index first = X.cols() * t / threads; first < end; first += width) {
+        const Team team = Team::of_parallel_region();  // the threads granted, not those asked for
+        const int t = team.index;
+        const Index end = X.cols() * (t + 1) / team.size;
+        for (Index first = X.cols() * t / team.size; first < end; first += width) {
             const Index n = std::min(width, end - first);
             if (n == width) {
                 fn(t, ConstMatrixRef<S>(X.middleCols(first, width)), first, n);
@@ -62,12 +65,14 @@ template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Inde
 template <class S>
 ValueRange<S> encode(const Layout& layout, const S* params, const ConstMatrixRef<S>& X, MatrixRef<S> out,
                      int threads) {
+    if (X.size() == 0) return {S(0), S(0), true};
     std::vector<MLPBuffers<S>> bufs(static_cast<size_t>(threads));
     for (auto& b : bufs) b.reserve(layout.encoder, kBlockColumns);
-    if (X.size() == 0) return {S(0), S(0), true};
     std::vector<ValueRange<S>> ranges(static_cast<size_t>(threads), ValueRange<S>::of(X.data(), 1));
     for_each_block<S>(X, kBlockColumns, threads, [&](int t, const ConstMatrixRef<S>& block, Index first, Index n) {
-        for (Index c = first; c < first + n; ++c) ranges[size_t(t)].merge(ValueRange<S>::of(X.col(c).data(), X.rows()));
+        auto range = ValueRange<S>::of(X.col(first).data(), X.rows());  // X's own columns, merged once per block
+        for (Index c = first + 1; c < first + n; ++c) range.merge(ValueRange<S>::of(X.col(c).data(), X.rows()));
+        ranges[size_t(t)].merge(range);
         auto& buf = bufs[size_t(t)];
         mlp_forward<S>(layout.encoder, params, layout.activation, block, buf);
         auto enc = buf.output(block.cols());
