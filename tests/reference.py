@@ -136,9 +136,35 @@ def bound(layout, activation, likelihood, params, X, eps, objective, beta=1.0):
     raise ValueError(f"unknown objective {objective!r}")
 
 
+def log_variance_penalty(layout, activation, likelihood, params, X, eps):
+    """The training loss's pull of log-variances back into ``LOG_VARIANCE_RANGE``.
+
+    With ``e = v - clip(v)`` (zero inside the range): ``(1/n) sum_i 1/2 |e_i|^2`` over each datapoint's
+    encoder log-variances, plus ``(1/(n L)) sum_{i,l} 1/2 |e_il|^2`` over each sample's Gaussian decoder
+    log-variances.
+    """
+    params = np.asarray(params, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    n, J = X.shape[0], layout.n_components
+    L = eps.shape[0] // n
+
+    def half_square_excess(v):
+        return 0.5 * np.sum((v - clamp_log_variance(v)) ** 2)
+
+    penalty = half_square_excess(mlp(layout.encoder, params, activation, X)[:, J:]) / n
+    if likelihood == "gaussian":
+        mu, logvar = encode(layout, activation, params, X)
+        z = mu[:, None, :] + np.exp(0.5 * logvar)[:, None, :] * eps.reshape(n, L, J)
+        out = mlp(layout.decoder, params, activation, z.reshape(n * L, J))
+        penalty += half_square_excess(out[:, X.shape[1] :]) / (n * L)
+    return penalty
+
+
 def loss(layout, activation, likelihood, params, X, eps, objective, beta=1.0):
-    """The minibatch loss ``-(1/n) sum_i objective_i``."""
-    return -np.mean(bound(layout, activation, likelihood, params, X, eps, objective, beta))
+    """The minibatch loss ``-(1/n) sum_i objective_i``, plus :func:`log_variance_penalty`."""
+    return -np.mean(
+        bound(layout, activation, likelihood, params, X, eps, objective, beta)
+    ) + log_variance_penalty(layout, activation, likelihood, params, X, eps)
 
 
 def numerical_gradient(fun, params, h=1e-4):

@@ -98,6 +98,20 @@ def test_the_engine_exposes_its_log_variance_range():
     assert low < 0 < high
 
 
+def test_a_log_variance_thrown_out_of_range_comes_back(X):
+    # Far outside [-15, 15] the clamped bound is flat, so its gradient is zero there; the clamp's penalty
+    # 1/2 (raw - 15)^2 pulls the log-variance back instead of leaving it at the clamp for good. (Plain SGD:
+    # once back inside, the KL's gradient at 15 is about e^15 / 2 and throws it far down, which the
+    # penalty then pulls back from below.)
+    kw = {"solver": "sgd", "momentum": 0.0, "learning_rate_init": 0.01}
+    m = model(max_iter=1, warm_start=True, **kw).fit(X)
+    # the first latent's log-variance: raw about 40, clamped to 15
+    m.encoder_intercepts_[-1][m.n_components] = 40.0
+    assert np.all(m.encode(X)[1][:, 0] == 15.0)
+    m.set_params(max_iter=3).fit(X)
+    assert np.all(m.encode(X)[1][:, 0] < 15.0)
+
+
 @pytest.mark.parametrize("hidden", [32, 1024])
 def test_alpha_is_a_gaussian_prior_on_the_weights_only(X, hidden):
     # One plain SGD step (no momentum) from the same start: the prior adds (alpha / N) W to the gradient of

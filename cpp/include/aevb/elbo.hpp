@@ -11,7 +11,8 @@
 //   elbo_sampled_kl     estimator A (eq. 6):  (1/L) sum_l log w_il
 //   importance_weighted the IWAE bound (Burda et al. 2015): log (1/L) sum_l w_il; its gradient is
 //                       sum_l w~_il grad log w_il with normalized weights w~ = softmax(log w)
-// The reported bound always uses beta = 1, so it is the paper's bound whatever the KL weight in training.
+// The reported bound always uses beta = 1, so it is the paper's bound whatever the KL weight in training. The
+// gradient also carries the log-variance clamp's penalty (layout.hpp), zero while log-variances stay in range.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +39,9 @@ template <class S> struct Workspace {
     MLPBuffers<S> encoder, decoder;
     ColumnBuffer<S> z, grad_z;  // (J, batch * samples), column i * samples + l
     ColumnBuffer<S> sigma;      // (J, batch)
+    // What the clamps took off the log-variances, raw - clamped (see clamp_log_variance), in training:
+    ColumnBuffer<S> encoder_excess;  // (J, batch)
+    ColumnBuffer<S> decoder_excess;  // (D, batch * samples), Gaussian decoder only
     Vector<S> loglik;      // log p(x_i | z_il)
     Matrix<S> loglik_part; // (batch * samples, team size): each thread's share of the features of loglik
     Vector<S> log_weight;  // log w_il
@@ -60,6 +64,8 @@ template <class S> struct Workspace {
         grad_z.resize(layout.n_components, columns);
         eps.resize(layout.n_components, columns);
         sigma.resize(layout.n_components, batch);
+        encoder_excess.resize(layout.n_components, batch);
+        decoder_excess.resize(layout.likelihood == Likelihood::gaussian ? layout.n_features : 0, columns);
         loglik.resize(columns);
         loglik_part.resize(columns, team_size);
         log_weight.resize(columns);
@@ -159,6 +165,7 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
             grad_logvar.array() -= beta * inv_m * S(0.5) * S(weight_sum);
         }
         grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
+        grad_logvar += inv_m * ws.encoder_excess.cols(mu.cols()).col(i);  // the clamp's penalty
     }
 }
 
@@ -186,7 +193,8 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const auto logvar = enc.bottomRows(J);
     auto sigma = ws.sigma.cols(M);
     auto z = ws.z.cols(C);
-    clamp_log_variance<S>(enc.middleCols(i0, n), J, J);
+    MatrixRef<S> encoder_excess = ws.encoder_excess.cols(M).middleCols(i0, n);
+    clamp_log_variance<S>(enc.middleCols(i0, n), J, J, grad ? &encoder_excess : nullptr);
     sigma.middleCols(i0, n) = (S(0.5) * logvar.middleCols(i0, n).array()).exp().matrix();
     for (Index i = i0; i < i0 + n; ++i)
         for (Index l = 0; l < L; ++l)  // z = mu + sigma * eps (§2.4)
@@ -197,11 +205,15 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     // Decoder; for the ELBO, dLoss/d out_c = -(1/(L M)) d log p(x|z_c) / d out_c in the same phase.
     mlp_forward<S>(layout.decoder, params, f, z, ws.decoder, team);
     auto dec = ws.decoder.output(C);
-    if (layout.likelihood == Likelihood::gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, d);
+    const bool gaussian = layout.likelihood == Likelihood::gaussian;
+    MatrixRef<S> decoder_excess = ws.decoder_excess.cols(C).middleRows(gaussian ? d0 : 0, gaussian ? d : 0);
+    if (gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, d, grad ? &decoder_excess : nullptr);
     log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, d);
     const auto loss_gradient = [&] {
-        log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), ws.decoder.output_grad(C),
-                                        d0, d);
+        auto dec_grad = ws.decoder.output_grad(C);
+        log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), dec_grad, d0, d);
+        if (gaussian)  // the clamp's penalty, weighted 1/(L M) per sample whatever the objective
+            dec_grad.middleRows(layout.n_features + d0, d) += (inv_m / S(L)) * decoder_excess;
     };
     if (grad && weights_known) loss_gradient();
     team.sync();

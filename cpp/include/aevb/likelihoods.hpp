@@ -2,7 +2,8 @@
 // sample. Column c of `out` belongs to datapoint c / samples_per_point of X.
 //   Bernoulli, from logits a:  log p = sum_i x_i a_i - softplus(a_i),   d/da = x - sigmoid(a)
 //   Gaussian, rows [mu; logvar]: log p = sum_i -1/2 (log 2 pi + logvar_i + (x_i - mu_i)^2 e^-logvar_i)
-//       d/dmu = (x - mu) e^-logvar,   d/dlogvar = 1/2 ((x - mu)^2 e^-logvar - 1)   (0 where logvar is clamped)
+//       d/dmu = (x - mu) e^-logvar,   d/dlogvar = 1/2 ((x - mu)^2 e^-logvar - 1)   (0 where logvar is clamped:
+//       training adds the clamp's penalty there, see clamp_log_variance)
 #pragma once
 
 #include <algorithm>
@@ -14,10 +15,15 @@ namespace aevb {
 
 constexpr double kLog2Pi = 1.8378770664093453;
 
-// Clamps rows [first, first + count) of out's first n columns into the safe log-variance range.
-template <class S> void clamp_log_variance(MatrixRef<S> out, Index first, Index count) {
-    out.middleRows(first, count) =
-        out.middleRows(first, count).cwiseMax(S(kLogVarianceMin)).cwiseMin(S(kLogVarianceMax));
+// Clamps rows [first, first + count) of out into the safe log-variance range. With `excess` (count rows, out's
+// columns), also writes there what the clamp took off, raw - clamped: 0 inside the range, and the gradient of
+// the training loss's penalty 1/2 (raw - clamped)^2, which pulls a log-variance that left the range back in
+// (kLogVarianceMin in layout.hpp).
+template <class S> void clamp_log_variance(MatrixRef<S> out, Index first, Index count, MatrixRef<S>* excess = nullptr) {
+    auto rows = out.middleRows(first, count);
+    if (excess) *excess = rows;
+    rows = rows.cwiseMax(S(kLogVarianceMin)).cwiseMin(S(kLogVarianceMax));
+    if (excess) *excess -= rows;
 }
 
 // 1 where a clamped log-variance is strictly inside the range (so it carries a gradient), else 0.

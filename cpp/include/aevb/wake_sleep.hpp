@@ -61,7 +61,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     // Sleep: the encoder's gradient of -(1/M) sum log q(z|x_dream), written over elbo_step's encoder part.
     mlp_forward<S>(layout.encoder, params, f, x, ws.encoder, team);
     auto enc = ws.encoder.output(M).middleCols(i0, n);
-    clamp_log_variance<S>(enc, J, J);
+    MatrixRef<S> excess = ws.encoder_excess.cols(M).middleCols(i0, n);
+    clamp_log_variance<S>(enc, J, J, &excess);
     const auto mu = enc.topRows(J).array();
     const auto logvar = enc.bottomRows(J).array();
     const auto z_mine = z.middleCols(i0, n).array();
@@ -70,7 +71,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     const auto precision_residual = (z_mine - mu) * (-logvar).exp();
     g.topRows(J) = (-inv_m * precision_residual).matrix();
     g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1)) *
-                       inside_log_variance_range(logvar)).matrix();
+                       inside_log_variance_range(logvar)).matrix() +
+                      inv_m * excess;  // the clamp's penalty
     team.sync();
     const bool finite = mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
     ws.grad_finite[size_t(team.index)] = ws.grad_finite[size_t(team.index)] && finite;  // wake and sleep parts
