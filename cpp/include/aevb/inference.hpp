@@ -27,12 +27,12 @@ constexpr Index kMinBlockColumns = 32;
 
 // Calls fn(thread, block, first, n) for consecutive chunks of X's columns. Each of up to `threads` threads
 // (thread is 0 .. threads - 1, for per-thread buffers; OpenMP may grant fewer) takes an equal run of columns,
-// in chunks of `width` columns and a last, shorter one. block has n columns of X, first .. first + n - 1: a view of X for a full chunk, else a
-// copy padded with its first column to a whole number of kColumnAlign columns (at least kMinBlockColumns; at
-// most `width`). X's alignment does not matter: products pack it or broadcast its values, the Bernoulli
-// likelihood loads it unaligned from index 0, and Eigen starts its sums over compound expressions at index 0
-// (a plain sum over a view of X would peel by alignment -- keep X out of those). Chunks are independent:
-// results do not depend on the thread count.
+// in chunks of `width` columns and a last, shorter one. block has n columns of X, first .. first + n - 1: a
+// view of X for a full chunk, else a copy padded with its first column to a whole number of kColumnAlign
+// columns (at least kMinBlockColumns; at most `width`). X's alignment does not matter: products pack it or
+// broadcast its values, the Bernoulli likelihood loads it unaligned from index 0, and Eigen starts its sums
+// over compound expressions at index 0 (a plain sum over a view of X would peel by alignment -- keep X out of
+// those). Chunks are independent: results do not depend on the thread count.
 template <class S, class F> void for_each_block(const ConstMatrixRef<S>& X, Index width, int threads, F&& fn) {
     threads = int(std::max<Index>(1, std::min<Index>(threads, X.cols())));
     std::vector<ColumnBuffer<S>> buffers(static_cast<size_t>(threads));
