@@ -139,8 +139,9 @@ def bound(layout, activation, likelihood, params, X, eps, objective, beta=1.0):
 def log_variance_penalty(layout, activation, likelihood, params, X, eps):
     """The training loss's pull of log-variances back into ``LOG_VARIANCE_RANGE``.
 
-    With ``e = v - clip(v)`` (zero inside the range): ``(1/n) sum_i 1/2 |e_i|^2`` over each datapoint's
-    encoder log-variances, plus ``(1/(n L)) sum_{i,l} 1/2 |e_il|^2`` over each sample's Gaussian decoder
+    With ``e = v - clip(v)`` (zero inside the range) and ``h(e) = |e|`` for ``|e| <= 1``,
+    ``(e^2 + 1) / 2`` beyond: ``(1/n) sum_i sum_j h(e_ij)`` over each datapoint's encoder
+    log-variances, plus ``(1/(n L)) sum_{i,l} sum_j h(e_ilj)`` over each sample's Gaussian decoder
     log-variances.
     """
     params = np.asarray(params, dtype=np.float64)
@@ -148,15 +149,16 @@ def log_variance_penalty(layout, activation, likelihood, params, X, eps):
     n, J = X.shape[0], layout.n_components
     L = eps.shape[0] // n
 
-    def half_square_excess(v):
-        return 0.5 * np.sum((v - clamp_log_variance(v)) ** 2)
+    def excess_penalty(v):
+        e = np.abs(v - clamp_log_variance(v))
+        return np.sum(np.where(e <= 1.0, e, 0.5 * (e**2 + 1.0)))
 
-    penalty = half_square_excess(mlp(layout.encoder, params, activation, X)[:, J:]) / n
+    penalty = excess_penalty(mlp(layout.encoder, params, activation, X)[:, J:]) / n
     if likelihood == "gaussian":
         mu, logvar = encode(layout, activation, params, X)
         z = mu[:, None, :] + np.exp(0.5 * logvar)[:, None, :] * eps.reshape(n, L, J)
         out = mlp(layout.decoder, params, activation, z.reshape(n * L, J))
-        penalty += half_square_excess(out[:, X.shape[1] :]) / (n * L)
+        penalty += excess_penalty(out[:, X.shape[1] :]) / (n * L)
     return penalty
 
 

@@ -165,7 +165,7 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
             grad_logvar.array() -= beta * inv_m * S(0.5) * S(weight_sum);
         }
         grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
-        grad_logvar += inv_m * ws.encoder_excess.cols(mu.cols()).col(i);  // the clamp's penalty
+        grad_logvar += inv_m * log_variance_pull(ws.encoder_excess.cols(mu.cols()).col(i));  // clamp penalty
     }
 }
 
@@ -213,7 +213,7 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         auto dec_grad = ws.decoder.output_grad(C);
         log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), dec_grad, d0, d);
         if (gaussian)  // the clamp's penalty, weighted 1/(L M) per sample whatever the objective
-            dec_grad.middleRows(layout.n_features + d0, d) += (inv_m / S(L)) * decoder_excess;
+            dec_grad.middleRows(layout.n_features + d0, d) += (inv_m / S(L)) * log_variance_pull(decoder_excess);
     };
     if (grad && weights_known) loss_gradient();
     team.sync();

@@ -29,10 +29,11 @@ struct Dense {
 };
 
 // Log-variances (encoder and Gaussian decoder heads) are clamped to this range: sigma^2 in [3e-7, 3.3e6]. It
-// keeps exp(+-logvar) finite in float32. Outside it the bound is flat, as with torch.clamp, so training adds
-// the penalty 1/2 (raw - clamped)^2 per log-variance to the loss (weighted like its datapoint or sample): zero
-// inside the range, so the bound and its gradient there are untouched, and outside it a pull back into range,
-// without which a log-variance thrown out by a large step would never return.
+// keeps exp(+-logvar) finite in float32. Outside it the bound is flat, as with torch.clamp, so training adds a
+// penalty on e = raw - clamped per log-variance to the loss (weighted like its datapoint or sample): |e| for
+// |e| <= 1, (e^2 + 1) / 2 beyond. It is zero inside the range, so the bound and its gradient there are
+// untouched, and outside it pulls back into range, without which a log-variance thrown out by a large step
+// would never return.
 constexpr double kLogVarianceMin = -15.0;
 constexpr double kLogVarianceMax = 15.0;
 

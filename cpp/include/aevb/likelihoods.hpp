@@ -16,14 +16,20 @@ namespace aevb {
 constexpr double kLog2Pi = 1.8378770664093453;
 
 // Clamps rows [first, first + count) of out into the safe log-variance range. With `excess` (count rows, out's
-// columns), also writes there what the clamp took off, raw - clamped: 0 inside the range, and the gradient of
-// the training loss's penalty 1/2 (raw - clamped)^2, which pulls a log-variance that left the range back in
-// (kLogVarianceMin in layout.hpp).
+// columns), also writes there what the clamp took off, e = raw - clamped: 0 inside the range.
 template <class S> void clamp_log_variance(MatrixRef<S> out, Index first, Index count, MatrixRef<S>* excess = nullptr) {
     auto rows = out.middleRows(first, count);
     if (excess) *excess = rows;
     rows = rows.cwiseMax(S(kLogVarianceMin)).cwiseMin(S(kLogVarianceMax));
     if (excess) *excess -= rows;
+}
+
+// d penalty / d raw for the training loss's clamp penalty (layout.hpp), from the excess e: the penalty is |e|
+// for |e| <= 1 and (e^2 + 1) / 2 beyond, so the pull is 0 inside the range, at least 1 outside it -- any
+// optimizer brings the log-variance back in, not only towards the edge -- and grows with the distance.
+template <class Derived> auto log_variance_pull(const Eigen::MatrixBase<Derived>& e) {
+    using S = typename Derived::Scalar;
+    return (e.array().sign() * e.array().abs().max(S(1))).matrix();
 }
 
 // 1 where a clamped log-variance is strictly inside the range (so it carries a gradient), else 0.

@@ -72,7 +72,7 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     g.topRows(J) = (-inv_m * precision_residual).matrix();
     g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1)) *
                        inside_log_variance_range(logvar)).matrix() +
-                      inv_m * excess;  // the clamp's penalty
+                      inv_m * log_variance_pull(excess);  // the clamp's penalty
     team.sync();
     const bool finite = mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
     ws.grad_finite[size_t(team.index)] = ws.grad_finite[size_t(team.index)] && finite;  // wake and sleep parts
