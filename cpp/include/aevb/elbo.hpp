@@ -164,8 +164,7 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
             for (Index l = 0; l < L; ++l) weight_sum += double(ws.weight[i * L + l]);
             grad_logvar.array() -= beta * inv_m * S(0.5) * S(weight_sum);
         }
-        grad_logvar.array() *= inside_log_variance_range(logvar.col(i).array());
-        grad_logvar += inv_m * log_variance_pull(ws.encoder_excess.cols(mu.cols()).col(i));  // clamp penalty
+        through_log_variance_clamp(grad_logvar, logvar.col(i), ws.encoder_excess.cols(mu.cols()).col(i), inv_m);
     }
 }
 

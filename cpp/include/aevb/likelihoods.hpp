@@ -38,6 +38,13 @@ template <class Derived> auto inside_log_variance_range(const Eigen::ArrayBase<D
     return (lv > S(kLogVarianceMin) && lv < S(kLogVarianceMax)).template cast<S>();
 }
 
+// g = dLoss/d clamped log-variance lv, in place, becomes dLoss/d raw log-variance: the clamp passes g strictly
+// inside the range and nothing outside it, and the training loss's penalty adds `weight` times its pull.
+template <class G, class LV, class E, class S>
+void through_log_variance_clamp(G&& g, const LV& lv, const E& excess, S weight) {
+    g = (g.array() * inside_log_variance_range(lv.array())).matrix() + weight * log_variance_pull(excess);
+}
+
 // log1p(q) for q >= 0 from one log: u = 1 + q rounds off q's low bits, c = q - (u - 1) is what was lost, and
 // log1p(q) = log u + c / u to first order in c.
 template <class S, class Packet> Packet plog1p_from_log(const Packet& q) {

@@ -70,9 +70,8 @@ double wake_sleep_step(const Layout& layout, const S* params, const ConstMatrixR
     const S inv_m = S(1) / S(M);
     const auto precision_residual = (z_mine - mu) * (-logvar).exp();
     g.topRows(J) = (-inv_m * precision_residual).matrix();
-    g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1)) *
-                       inside_log_variance_range(logvar)).matrix() +
-                      inv_m * log_variance_pull(excess);  // the clamp's penalty
+    g.bottomRows(J) = (-inv_m * S(0.5) * ((z_mine - mu) * precision_residual - S(1))).matrix();
+    through_log_variance_clamp(g.bottomRows(J), enc.bottomRows(J), excess, inv_m);
     team.sync();
     const bool finite = mlp_backward<S>(layout.encoder, params, f, x, ws.encoder, grad, nullptr, team);
     ws.grad_finite[size_t(team.index)] = ws.grad_finite[size_t(team.index)] && finite;  // wake and sleep parts
