@@ -340,6 +340,16 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def headline_rows(results):
+    """The run's main training, transform and scoring rows."""
+    rows = results["rows"]
+    return (
+        rows[0],
+        next(r for r in rows if r["measure"].startswith("transform")),
+        next(r for r in rows if r["measure"].startswith("score_samples")),
+    )
+
+
 def history(results, directory=HERE / "results"):
     """A table of the kept full runs (this one included), oldest first."""
     runs = [json.loads(p.read_text()) for p in sorted(directory.glob("speed_*.json"))]
@@ -349,7 +359,7 @@ def history(results, directory=HERE / "results"):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        train, *_, transform, scoring = r["rows"]
+        train, transform, scoring = headline_rows(r)
         lines.append(
             f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {train['aevb_per_s']['median']:,.0f} "
             f"| {train['ratio']:.2f}x | {train['percent_of_gemm_peak']:.0f}% "
@@ -360,9 +370,7 @@ def history(results, directory=HERE / "results"):
 
 def targets(results):
     """The speed issue's targets, each with its measured figure and whether it is met."""
-    train = results["rows"][0]
-    transform = next(r for r in results["rows"] if r["measure"].startswith("transform"))
-    scoring = next(r for r in results["rows"] if r["measure"].startswith("score_samples"))
+    train, transform, scoring = headline_rows(results)
     mem = results["memory"]
     checks = [
         ("training >= 2x PyTorch", f"{train['ratio']:.2f}x", train["ratio"] >= 2),
