@@ -112,7 +112,6 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
     ColumnBuffer<S> batch;
     batch.resize(layout.n_features, M);
     Vector<S> grad(P);
-    std::vector<char> finite(static_cast<size_t>(T));
     const uint64_t noise_key = training_noise_key(opt.seed);
     const S prior = S(opt.alpha / opt.n_total);
     Eigen::setNbThreads(1);  // the threads here are the only parallelism: Eigen's products run inside them
@@ -152,12 +151,12 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                                          RandomStream(noise_key, uint64_t(t) | kDreamStream), ws, sleep,
                                          grad.data(), team)
                     : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data(), team);
-            // Without a prior the step has checked what each thread wrote; a prior changes every weight's gradient.
-            finite[size_t(team.index)] = prior != S(0)
-                                             ? add_prior_and_check(grad.data(), params, owned, prior)
-                                             : ws.grad_finite[size_t(team.index)];
+            // The step has checked what each thread wrote; a prior changes every weight's gradient, so check again.
+            char& finite = ws.grad_finite[size_t(team.index)];
+            if (prior != S(0)) finite = add_prior_and_check(grad.data(), params, owned, prior);
             team.sync();
-            if (std::count(finite.begin(), finite.begin() + team.size, 0) > 0 || !std::isfinite(bound)) {
+            const auto all = ws.grad_finite.begin();
+            if (std::count(all, all + team.size, 0) > 0 || !std::isfinite(bound)) {
                 if (team.leader()) report.status = TrainStatus::non_finite;
                 break;
             }
