@@ -3,13 +3,14 @@
 // independently: results do not depend on thread count, chunking, or which other rows are in a call.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <utility>
 
+#include "aevb/box_muller.hpp"
 #include "aevb/layout.hpp"
 
 namespace aevb {
@@ -43,35 +44,69 @@ class RandomStream {
     RandomStream(uint64_t key, uint64_t stream) : key_{uint32_t(key), uint32_t(key >> 32)}, stream_(stream) {}
 
     // Fills the (rows, cols) column-major block: element (r, c) is draw first + c * rows + r. Draws 2p and
-    // 2p + 1 share one Philox block and one radius, so they are made together.
+    // 2p + 1 share one Philox block and one radius, so they are made together, kBatch pairs at a time.
     template <class Block> void fill(Block&& out, uint64_t first = 0) const {
         using S = typename std::decay_t<Block>::Scalar;
         const Index rows = out.rows(), total = rows * out.cols();
-        const auto set = [&](Index k, double value) { out(k % rows, k / rows) = S(value); };
-        Index k = 0;
-        if (total > 0 && (first & 1)) set(k++, draw(first));
-        for (; k + 1 < total; k += 2) {
-            const auto [even, odd] = normal_pair((first + uint64_t(k)) >> 1);
-            set(k, even);
-            set(k + 1, odd);
+        Index k = 0, r = 0, c = 0;  // the next element, draw first + k, is out(r, c)
+        const auto put = [&](double value) {
+            out(r, c) = S(value);
+            if (++r == rows) r = 0, ++c;
+            ++k;
+        };
+        if (total > 0 && (first & 1)) put(draw(first));
+        double even[kBatch], odd[kBatch];
+        while (k + 1 < total) {
+            const Index pairs = std::min<Index>(kBatch, (total - k) / 2);
+            normal_pairs<kBatch>((first + uint64_t(k)) >> 1, even, odd);
+            for (Index p = 0; p < pairs; ++p) {
+                put(even[p]);
+                put(odd[p]);
+            }
         }
-        if (k < total) set(k, draw(first + uint64_t(k)));
+        if (k < total) put(draw(first + uint64_t(k)));
     }
 
     double draw(uint64_t i) const {
-        const auto [even, odd] = normal_pair(i >> 1);
+        double even, odd;
+        normal_pairs<1>(i >> 1, &even, &odd);
         return (i & 1) ? odd : even;
     }
 
-    // Draws 2 pair and 2 pair + 1: Box-Muller on the two uniforms of Philox block `pair`.
-    std::pair<double, double> normal_pair(uint64_t pair) const {
-        const Philox4x32Counter bits = philox4x32_10(
-            {uint32_t(pair), uint32_t(pair >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)}, key_);
-        const double u1 = uniform((uint64_t(bits[0]) << 32) | bits[1]);
-        const double u2 = uniform((uint64_t(bits[2]) << 32) | bits[3]);
-        const double radius = std::sqrt(-2.0 * std::log(u1));
-        const double angle = 6.283185307179586 * u2;
-        return {radius * std::cos(angle), radius * std::sin(angle)};
+    // Draws 2 pair and 2 pair + 1 for the N pairs from first_pair: Philox4x32-10 (as philox4x32_10, one lane
+    // per block) and Box-Muller (box_muller.hpp) on the block's two uniforms. Every lane does the same
+    // arithmetic, so a draw has the same bits whatever N, and the loops vectorize.
+    template <int N> void normal_pairs(uint64_t first_pair, double* even, double* odd) const {
+        uint32_t c0[N], c1[N], c2[N], c3[N];
+        for (int p = 0; p < N; ++p) {
+            const uint64_t pair = first_pair + uint64_t(p);
+            c0[p] = uint32_t(pair);
+            c1[p] = uint32_t(pair >> 32);
+            c2[p] = uint32_t(stream_);
+            c3[p] = uint32_t(stream_ >> 32);
+        }
+        Philox4x32Key k = key_;
+        for (int round = 0; round < 10; ++round) {
+            for (int p = 0; p < N; ++p) {
+                const uint64_t p0 = uint64_t(0xD2511F53u) * c0[p];
+                const uint64_t p1 = uint64_t(0xCD9E8D57u) * c2[p];
+                c0[p] = uint32_t(p1 >> 32) ^ c1[p] ^ k[0];
+                c2[p] = uint32_t(p0 >> 32) ^ c3[p] ^ k[1];
+                c1[p] = uint32_t(p1);
+                c3[p] = uint32_t(p0);
+            }
+            k[0] += 0x9E3779B9u;
+            k[1] += 0xBB67AE85u;
+        }
+        for (int p = 0; p < N; ++p) {
+            const double u1 = box_muller::uniform((uint64_t(c0[p]) << 32) | c1[p]);
+            const double u2 = box_muller::uniform((uint64_t(c2[p]) << 32) | c3[p]);
+            const double radius = std::sqrt(-2.0 * box_muller::log_positive(u1));
+            double cos_angle, sin_angle;
+            box_muller::cos_sin_turns(u2, cos_angle, sin_angle);  // of the angle 2 pi u2
+            even[p] = radius * cos_angle;
+            odd[p] = radius * sin_angle;
+        }
     }
 
     // A uniform in [0, 1) for shuffling: draw i of this stream.
@@ -82,7 +117,7 @@ class RandomStream {
     }
 
   private:
-    static double uniform(uint64_t x) { return double((x >> 11) + 1) * 0x1.0p-53; }  // in (0, 1]
+    static constexpr int kBatch = 16;
     Philox4x32Key key_;
     uint64_t stream_;
 };
