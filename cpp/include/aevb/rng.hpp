@@ -18,14 +18,24 @@ namespace aevb {
 using Philox4x32Counter = std::array<uint32_t, 4>;
 using Philox4x32Key = std::array<uint32_t, 2>;
 
-inline Philox4x32Counter philox4x32_10(Philox4x32Counter c, Philox4x32Key k) {
+// Philox4x32-10 on N blocks at once, block p's four words in c0[p], c1[p], c2[p], c3[p] (the loops vectorize).
+template <int N> void philox4x32_10(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3, Philox4x32Key k) {
     for (int round = 0; round < 10; ++round) {
-        const uint64_t p0 = uint64_t(0xD2511F53u) * c[0];
-        const uint64_t p1 = uint64_t(0xCD9E8D57u) * c[2];
-        c = {uint32_t(p1 >> 32) ^ c[1] ^ k[0], uint32_t(p1), uint32_t(p0 >> 32) ^ c[3] ^ k[1], uint32_t(p0)};
+        for (int p = 0; p < N; ++p) {
+            const uint64_t p0 = uint64_t(0xD2511F53u) * c0[p];
+            const uint64_t p1 = uint64_t(0xCD9E8D57u) * c2[p];
+            c0[p] = uint32_t(p1 >> 32) ^ c1[p] ^ k[0];
+            c2[p] = uint32_t(p0 >> 32) ^ c3[p] ^ k[1];
+            c1[p] = uint32_t(p1);
+            c3[p] = uint32_t(p0);
+        }
         k[0] += 0x9E3779B9u;  // the golden ratio
         k[1] += 0xBB67AE85u;  // sqrt(3) - 1
     }
+}
+
+inline Philox4x32Counter philox4x32_10(Philox4x32Counter c, Philox4x32Key k) {
+    philox4x32_10<1>(&c[0], &c[1], &c[2], &c[3], k);
     return c;
 }
 
@@ -73,8 +83,8 @@ class RandomStream {
         return (i & 1) ? odd : even;
     }
 
-    // Draws 2 pair and 2 pair + 1 for the N pairs from first_pair: Philox4x32-10 (as philox4x32_10, one lane
-    // per block) and Box-Muller (box_muller.hpp) on the block's two uniforms. Every lane does the same
+    // Draws 2 pair and 2 pair + 1 for the N pairs from first_pair: Philox blocks pair (the counter is
+    // {pair, stream}) and Box-Muller (box_muller.hpp) on each block's two uniforms. Every lane does the same
     // arithmetic, so a draw has the same bits whatever N, and the loops vectorize.
     template <int N> void normal_pairs(uint64_t first_pair, double* even, double* odd) const {
         uint32_t c0[N], c1[N], c2[N], c3[N];
@@ -85,19 +95,7 @@ class RandomStream {
             c2[p] = uint32_t(stream_);
             c3[p] = uint32_t(stream_ >> 32);
         }
-        Philox4x32Key k = key_;
-        for (int round = 0; round < 10; ++round) {
-            for (int p = 0; p < N; ++p) {
-                const uint64_t p0 = uint64_t(0xD2511F53u) * c0[p];
-                const uint64_t p1 = uint64_t(0xCD9E8D57u) * c2[p];
-                c0[p] = uint32_t(p1 >> 32) ^ c1[p] ^ k[0];
-                c2[p] = uint32_t(p0 >> 32) ^ c3[p] ^ k[1];
-                c1[p] = uint32_t(p1);
-                c3[p] = uint32_t(p0);
-            }
-            k[0] += 0x9E3779B9u;
-            k[1] += 0xBB67AE85u;
-        }
+        philox4x32_10<N>(c0, c1, c2, c3, key_);
         for (int p = 0; p < N; ++p) {
             const double u1 = box_muller::uniform((uint64_t(c0[p]) << 32) | c1[p]);
             const double u2 = box_muller::uniform((uint64_t(c2[p]) << 32) | c3[p]);
