@@ -1,8 +1,10 @@
 // Dense multi-layer perceptron passes on views into the flat parameter buffer; one column per datapoint.
 // Hidden layers apply the activation; the last layer is linear (its output feeds a distribution's parameters).
-// A Team shares each layer (forward: output rows; backward: see mlp_backward) and meets at a barrier before
-// the next layer reads the whole result.
+// A Team shares each layer (forward: output rows, or columns for a narrow layer; backward: see mlp_backward)
+// and meets at a barrier before the next layer reads the whole result.
 #pragma once
+
+#include <utility>
 
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
@@ -27,6 +29,11 @@ template <class S> struct MLPBuffers {
     auto output_grad(Index n) { return grad.back().cols(n); }
 };
 
+// Whether a team splits a layer side of `rows` rows (outputs in the forward pass, inputs in the backward) by
+// columns instead: with fewer than two whole 16-row vectors per thread, 16-row shares leave threads idle
+// (40 rows: 16 and 24; 20: 16 and 4). A team of one takes everything either way.
+inline bool split_by_columns(Index rows, const Team& team) { return rows < 2 * kColumnAlign * team.size; }
+
 // out[l] = f(W_l out[l-1] + b_l) for the first n columns of `input` (which the whole team can read).
 // Returns with the team synchronized.
 template <class S>
@@ -34,14 +41,14 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
                  MLPBuffers<S>& buf, const Team& team = {}) {
     const Index n = input.cols();
     for (size_t l = 0; l < layers.size(); ++l) {
-        const auto [r0, rows] = team.share(layers[l].n_out);
-        auto out = buf.out[l].cols(n).middleRows(r0, rows);
+        const bool by_columns = split_by_columns(layers[l].n_out, team);
+        const auto [r0, rows] = by_columns ? std::pair<Index, Index>{0, layers[l].n_out} : team.share(layers[l].n_out);
+        const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
+        auto out = buf.out[l].cols(n).block(r0, c0, rows, cols);
         const auto W = weight(params, layers[l]).middleRows(r0, rows);
         out.colwise() = bias(params, layers[l]).segment(r0, rows);  // then += the product: no zeroing pass
-        if (l == 0)
-            out.noalias() += W * input;
-        else
-            out.noalias() += W * buf.out[l - 1].cols(n);
+        const ConstMatrixRef<S> in = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
+        out.noalias() += W * in.middleCols(c0, cols);
         if (l + 1 < layers.size()) activate(f, out.array());
         team.sync();
     }
@@ -54,12 +61,17 @@ struct ParamRange {
 };
 
 // Appends the ranges that this thread's share of mlp_backward writes (below): each layer's weight columns for
-// its share of the inputs, then the biases for its share of the outputs.
+// its share of the inputs -- or, for a layer with few inputs, its share of the rows of every column -- then the
+// biases for its share of the outputs.
 inline void append_backward_share(const std::vector<Dense>& layers, const Team& team, std::vector<ParamRange>& out) {
     for (const Dense& d : layers) {
         const auto [j0, inputs] = team.share(d.n_in);
         const auto [r0, outputs] = team.share(d.n_out);
-        out.push_back({d.weight_offset + j0 * d.n_out, inputs * d.n_out, true});
+        if (split_by_columns(d.n_in, team)) {
+            for (Index j = 0; j < d.n_in; ++j) out.push_back({d.weight_offset + j * d.n_out + r0, outputs, true});
+        } else {
+            out.push_back({d.weight_offset + j0 * d.n_out, inputs * d.n_out, true});
+        }
         out.push_back({d.bias_offset + r0, outputs, false});
     }
 }
@@ -68,36 +80,45 @@ inline void append_backward_share(const std::vector<Dense>& layers, const Team& 
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread
 // takes a share of the layer's inputs j -- columns j of dW_l (one contiguous range of the buffer) and rows j
-// of G_{l-1} -- and a share of its outputs for db_l. With input_grad, dLoss/d input = W_0^T G_0 is written
-// there too. Returns, with the team synchronized, whether every parameter gradient this thread wrote is finite
-// (checked right after it is written, while it is still in cache).
+// of G_{l-1} -- and a share of its outputs for db_l; a layer with few inputs (split_by_columns) is shared by
+// rows of dW_l and columns (datapoints) of G_{l-1} instead. With input_grad, dLoss/d input = W_0^T G_0 is
+// written there too. Returns, with the team synchronized, whether every parameter gradient this thread wrote
+// is finite (checked right after it is written, while it is still in cache).
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {}) {
     const Index n = input.cols();
     bool finite = true;
     for (size_t l = layers.size(); l-- > 0;) {
+        const Dense& d = layers[l];
         const auto G = buf.grad[l].cols(n);
-        const auto [j0, inputs] = team.share(layers[l].n_in);
         const ConstMatrixRef<S> layer_input = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
-        const auto in = layer_input.middleRows(j0, inputs);
-        auto dW = weight(grad_params, layers[l]).middleCols(j0, inputs);
-        dW.noalias() = G * in.transpose();
-        finite = finite && all_finite(dW.data(), dW.size());
-        const auto [r0, outputs] = team.share(layers[l].n_out);
+        const auto [r0, outputs] = team.share(d.n_out);
+        const bool by_columns = split_by_columns(d.n_in, team);
+        const auto [j0, inputs] = by_columns ? std::pair<Index, Index>{0, d.n_in} : team.share(d.n_in);
+        const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
+        if (by_columns) {
+            auto dW = weight(grad_params, d).middleRows(r0, outputs);
+            dW.noalias() = G.middleRows(r0, outputs) * layer_input.transpose();
+            for (Index j = 0; j < d.n_in; ++j) finite = finite && all_finite(dW.col(j).data(), outputs);
+        } else {
+            auto dW = weight(grad_params, d).middleCols(j0, inputs);
+            dW.noalias() = G * layer_input.middleRows(j0, inputs).transpose();
+            finite = finite && all_finite(dW.data(), dW.size());
+        }
         // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its
         // vector body but in order in its scalar edges, which depend on grad_params' alignment.
-        auto db = bias(grad_params, layers[l]).segment(r0, outputs);
+        auto db = bias(grad_params, d).segment(r0, outputs);
         db.setZero();
         for (Index c = 0; c < n; ++c) db += G.col(c).segment(r0, outputs);
         finite = finite && all_finite(db.data(), db.size());
-        const auto W_t = weight(params, layers[l]).middleCols(j0, inputs).transpose();
+        const auto W_t = weight(params, d).middleCols(j0, inputs).transpose();
         if (l > 0) {
-            auto below = buf.grad[l - 1].cols(n).middleRows(j0, inputs);
-            below.noalias() = W_t * G;
-            multiply_by_derivative(f, below.array(), in.array());
+            auto below = buf.grad[l - 1].cols(n).block(j0, c0, inputs, cols);
+            below.noalias() = W_t * G.middleCols(c0, cols);
+            multiply_by_derivative(f, below.array(), layer_input.block(j0, c0, inputs, cols).array());
         } else if (input_grad) {
-            input_grad->leftCols(n).middleRows(j0, inputs).noalias() = W_t * G;
+            input_grad->leftCols(n).block(j0, c0, inputs, cols).noalias() = W_t * G.middleCols(c0, cols);
         }
         team.sync();
     }
