@@ -583,27 +583,30 @@ def test_bernoulli_log_likelihood_is_accurate_for_any_logits(module, dtype, rtol
 
 def test_normal_draws_are_box_muller_on_philox_pairs():
     # Draws 2p and 2p + 1 are r cos(2 pi u2) and r sin(2 pi u2), r = sqrt(-2 log u1), from the two
-    # 64-bit uniforms in (0, 1] of Philox block p; a fill from any offset gives the same draws. The core
-    # computes log, cos and sin itself (box_muller.hpp); against libm they agree to a few units in the
-    # last place of r (this reference rounds the angle 2 pi u2 first, so near a zero of cos or sin only
-    # the absolute error is small).
-    key, stream, n_pairs = 0x0123456789ABCDEF, 7, 4000
+    # 64-bit uniforms in (0, 1] of Philox block {p, stream}; a fill from any offset gives the same draws.
+    # The core computes log, cos and sin itself (box_muller.hpp); against libm the draws agree to a few
+    # units in the last place of r (this reference rounds the angle 2 pi u2 first, so near a zero of cos
+    # or sin only the error relative to r is small). The second stream and offset set the counters' high
+    # words, as the sleep phase's streams (1 << 62) do.
+    key = 0x0123456789ABCDEF
 
     def uniform(hi, lo):
         return float((((int(hi) << 32) | int(lo)) >> 11) + 1) * 2.0**-53
 
-    expected, radii = [], []
-    for pair in range(n_pairs):
-        bits = _core.philox4x32_10([pair, 0, stream, 0], [key & 0xFFFFFFFF, key >> 32])
-        radius = math.sqrt(-2.0 * math.log(uniform(bits[0], bits[1])))
-        angle = 2.0 * math.pi * uniform(bits[2], bits[3])
-        expected += [radius * math.cos(angle), radius * math.sin(angle)]
-        radii += [radius, radius]
-    draws = _core.normal_draws(key, stream, 0, 2 * n_pairs, 1).ravel()
-    error = np.abs(draws - np.array(expected))
-    assert np.all(error <= 2e-15 * np.maximum(np.array(radii), 1.0)), error.max()
-    whole = _core.normal_draws(key, stream, 0, 1, 40).ravel()
+    for stream, first_pair, n_pairs in [(7, 0, 4000), (7 | 1 << 62, 3 << 32, 500)]:
+        expected, radii = [], []
+        for pair in range(first_pair, first_pair + n_pairs):
+            counter = [pair & 0xFFFFFFFF, pair >> 32, stream & 0xFFFFFFFF, stream >> 32]
+            bits = _core.philox4x32_10(counter, [key & 0xFFFFFFFF, key >> 32])
+            radius = math.sqrt(-2.0 * math.log(uniform(bits[0], bits[1])))
+            angle = 2.0 * math.pi * uniform(bits[2], bits[3])
+            expected += [radius * math.cos(angle), radius * math.sin(angle)]
+            radii += [radius, radius]
+        draws = _core.normal_draws(key, stream, 2 * first_pair, 2 * n_pairs, 1).ravel()
+        error = np.abs(draws - np.array(expected))
+        assert np.all(error <= 2e-15 * np.array(radii)), np.max(error / np.array(radii))
+    whole = _core.normal_draws(key, 7, 0, 1, 40).ravel()
     for first, rows, cols in [(5, 3, 7), (4, 3, 7), (1, 1, 1), (2, 5, 2), (3, 2, 3)]:
-        part = _core.normal_draws(key, stream, first, rows, cols)
+        part = _core.normal_draws(key, 7, first, rows, cols)
         assert part.shape == (cols, rows)
         np.testing.assert_array_equal(part.ravel(), whole[first : first + rows * cols])

@@ -51,10 +51,15 @@ def test_builds_agree_to_rounding(isa, likelihood):
 def test_builds_draw_the_same_noise(isa):
     # Box-Muller's log, cos and sin are the core's own arithmetic (box_muller.hpp), not libm's, so every
     # build makes the same bits, in vectorized batches and one draw at a time (the odd ends of a fill).
-    for first, rows, cols in [(0, 20, 100), (3, 7, 11), (1, 1, 1)]:
-        ours = _module(isa).normal_draws(0x0123456789ABCDEF, 5, first, rows, cols)
+    for stream, first, rows, cols in [
+        (5, 0, 20, 100),
+        (5, 3, 7, 11),
+        (5, 1, 1, 1),
+        (5 | 1 << 62, 7 << 33, 9, 13),
+    ]:
+        ours = _module(isa).normal_draws(0x0123456789ABCDEF, stream, first, rows, cols)
         np.testing.assert_array_equal(
-            ours, _core.normal_draws(0x0123456789ABCDEF, 5, first, rows, cols)
+            ours, _core.normal_draws(0x0123456789ABCDEF, stream, first, rows, cols)
         )
 
 

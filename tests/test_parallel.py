@@ -24,8 +24,10 @@ def step(layout, params, X, eps, objective, n_samples, n_threads):
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize(("objective", "n_samples"), OBJECTIVES)
 def test_a_shared_step_agrees_with_the_one_thread_step(dtype, likelihood, objective, n_samples):
-    # Layers of 100, 37, 10, 70 and 140 rows and 53 datapoints: shares such as 48/52, 16/21, 16/16/5,
-    # 32/21 and empty ones (10 rows: 0/10, 0/0/10).
+    # Layers of 100, 37, 10, 70 and 140 rows and 53 datapoints (106 decoder columns with L = 2): row
+    # shares such as 48/52 and 32/32/36 where a layer has at least 32 rows per thread, otherwise
+    # (split_by_columns) column shares such as 32/21 and 16/16/21, and row shares of dW and db such as
+    # 0/10 and 0/0/10 (empty) in the narrow layers.
     rng = np.random.default_rng(0)
     layout = core.Layout(70, 5, [100, 37], "tanh", likelihood)
     X = rng.uniform(size=(53, 70)).astype(dtype)
@@ -47,7 +49,8 @@ def test_a_shared_step_agrees_with_the_one_thread_step(dtype, likelihood, object
 
 @pytest.mark.parametrize("n_threads", [5, 8])
 def test_more_threads_than_a_layer_has_shares(n_threads):
-    # Layers of 12, 13 and 6 rows split 5 or 8 ways: most threads get nothing, none a negative count.
+    # Layers of 12, 13 and 6 rows and 21 datapoints split 5 or 8 ways (by columns, as the layers are
+    # narrow; dW and db by rows): most threads get nothing, none a negative count.
     rng = np.random.default_rng(1)
     layout = core.Layout(13, 3, [12], "tanh", "gaussian")
     X = rng.uniform(size=(21, 13))

@@ -1,11 +1,17 @@
 // Box-Muller on batches of Philox blocks: z0 = r cos(2 pi u2), z1 = r sin(2 pi u2), r = sqrt(-2 log u1).
 // log, sin and cos are written here as plain double arithmetic without branches (not libm calls), so the
-// compiler vectorizes a batch and every build -- SSE2, AVX2, AVX-512, any libm -- gives the same bits.
-// Each is within a few units in the last place of the exact value (tests/test_gradients.py checks it).
+// compiler vectorizes a batch, and every build -- SSE2, AVX2, AVX-512, any libm -- gives the same bits: each
+// step is one IEEE operation, as long as the compiler does not fuse a * b + c into an FMA (the build passes
+// -ffp-contract=off) or reorder (no -ffast-math). Each function is within a few units in the last place of
+// the exact value; tests/test_gradients.py compares the draws with libm's to 2e-15 of the radius.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#ifdef __FAST_MATH__
+#error "box_muller.hpp needs IEEE arithmetic: build without -ffast-math"
+#endif
 
 namespace aevb {
 namespace box_muller {
@@ -20,9 +26,11 @@ inline double from_bits(uint64_t b) {
     std::memcpy(&x, &b, sizeof x);
     return x;
 }
+constexpr double kTwoTo52 = 0x1p52;  // its bit pattern is 0x4330000000000000; its ulp is 1
+
 // An integer below 2^52 as a double, by placing it in the mantissa of 2^52 (no int-to-double conversion,
 // which SSE2 and AVX2 lack for 64-bit lanes).
-inline double small_integer(uint64_t n) { return from_bits(0x4330000000000000ull | n) - 4503599627370496.0; }
+inline double small_integer(uint64_t n) { return from_bits(0x4330000000000000ull | n) - kTwoTo52; }
 
 // The uniform in (0, 1] of Box-Muller from 64 random bits: ((bits >> 11) + 1) 2^-53.
 inline double uniform(uint64_t bits) {
@@ -40,8 +48,11 @@ inline double log_positive(double u) {
     const double e = small_integer((b >> 52) + high) - 1023.0;
     const double f = m - 1.0;  // exact
     const double s = f / (2.0 + f), s2 = s * s;
-    double p = 1.0 / 21;  // sum_k s^(2k) / (2k + 1), k = 0..10: the rest is below 2^-60 of the first term
-    for (int k = 9; k >= 0; --k) p = p * s2 + 1.0 / (2 * k + 1);
+    // p = sum_k s^(2k) / (2k + 1), k = 0..10, by Horner: the rest is below 2^-60 of the first term
+    const double coefficients[10] = {1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11,
+                                     1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3,  1.0};
+    double p = 1.0 / 21;
+    for (int k = 0; k < 10; ++k) p = p * s2 + coefficients[k];
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;  // fdlibm's
     return e * ln2_hi + (e * ln2_lo + 2.0 * s * p);
 }
@@ -50,10 +61,9 @@ inline double log_positive(double u) {
 // cos and sin at theta = 2 pi t (|theta| <= pi/4; the first omitted terms are below 2^-58), and the
 // quarter turn q moves them: (c, s) -> (-s, c) -> (-c, -s) -> (s, -c).
 inline void cos_sin_turns(double u, double& cos_out, double& sin_out) {
-    constexpr double magic = 4503599627370496.0;  // 2^52: x + 2^52 - 2^52 rounds x >= 0 to an integer
-    const double shifted = 4.0 * u + magic;
-    const uint64_t q = bits_of(shifted) & 3;  // the quarter, mod 4
-    const double t = u - (shifted - magic) * 0.25;
+    const double shifted = 4.0 * u + kTwoTo52;  // rounds 4u to the integer q, held in the low mantissa bits
+    const uint64_t q = bits_of(shifted) & 3;     // the quarter, mod 4
+    const double t = u - (shifted - kTwoTo52) * 0.25;
     const double theta = t * 6.283185307179586, x2 = theta * theta;
     double c = 1.0 / 20922789888000.0, s = 1.0 / 355687428096000.0;  // 1/16!, 1/17!
     const double cos_coefficients[8] = {-1.0 / 87178291200, 1.0 / 479001600, -1.0 / 3628800, 1.0 / 40320,

@@ -30,8 +30,9 @@ template <class S> struct MLPBuffers {
 };
 
 // Whether a team splits a layer side of `rows` rows (outputs in the forward pass, inputs in the backward) by
-// columns instead: with fewer than two whole 16-row vectors per thread, 16-row shares leave threads idle
-// (40 rows: 16 and 24; 20: 16 and 4). A team of one takes everything either way.
+// columns -- datapoints, or samples in the decoder -- instead: with fewer than two whole 16-row vectors per
+// thread, 16-row shares are far from even (40 rows: 16 and 24; 20: 16 and 4). A team of one takes everything
+// either way.
 inline bool split_by_columns(Index rows, const Team& team) { return rows < 2 * kColumnAlign * team.size; }
 
 // out[l] = f(W_l out[l-1] + b_l) for the first n columns of `input` (which the whole team can read).
@@ -60,30 +61,42 @@ struct ParamRange {
     bool is_weight;  // or a bias
 };
 
-// Appends the ranges that this thread's share of mlp_backward writes (below): each layer's weight columns for
-// its share of the inputs -- or, for a layer with few inputs, its share of the rows of every column -- then the
-// biases for its share of the outputs.
+// A thread's share of one layer in mlp_backward: db for outputs [r0, r0 + outputs), and dW's columns and the
+// rows of the gradient passed down (G_{l-1}, or input_grad) for inputs [j0, j0 + inputs) -- or, for a layer
+// with few inputs (by_columns), dW's rows [r0, r0 + outputs) of every column and a share of the gradient's
+// columns.
+struct LayerShare {
+    bool by_columns;
+    Index r0, outputs, j0, inputs;
+};
+
+inline LayerShare backward_share(const Dense& d, const Team& team) {
+    const bool by_columns = split_by_columns(d.n_in, team);
+    const auto [r0, outputs] = team.share(d.n_out);
+    const auto [j0, inputs] = by_columns ? std::pair<Index, Index>{0, d.n_in} : team.share(d.n_in);
+    return {by_columns, r0, outputs, j0, inputs};
+}
+
+// Appends the ranges of the flat parameter buffer that this thread's share of mlp_backward writes: each
+// layer's weights (whole columns: one range; rows of every column: one range per column), then its biases.
 inline void append_backward_share(const std::vector<Dense>& layers, const Team& team, std::vector<ParamRange>& out) {
     for (const Dense& d : layers) {
-        const auto [j0, inputs] = team.share(d.n_in);
-        const auto [r0, outputs] = team.share(d.n_out);
-        if (split_by_columns(d.n_in, team)) {
-            for (Index j = 0; j < d.n_in; ++j) out.push_back({d.weight_offset + j * d.n_out + r0, outputs, true});
-        } else {
-            out.push_back({d.weight_offset + j0 * d.n_out, inputs * d.n_out, true});
+        const LayerShare s = backward_share(d, team);
+        if (!s.by_columns || s.outputs == d.n_out) {
+            if (s.inputs > 0) out.push_back({d.weight_offset + s.j0 * d.n_out, s.inputs * d.n_out, true});
+        } else if (s.outputs > 0) {
+            for (Index j = 0; j < d.n_in; ++j) out.push_back({d.weight_offset + j * d.n_out + s.r0, s.outputs, true});
         }
-        out.push_back({d.bias_offset + r0, outputs, false});
+        if (s.outputs > 0) out.push_back({d.bias_offset + s.r0, s.outputs, false});
     }
 }
 
 // Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
-// Parameter gradients are written (not accumulated) into grad_params at the layers' offsets. Each thread
-// takes a share of the layer's inputs j -- columns j of dW_l (one contiguous range of the buffer) and rows j
-// of G_{l-1} -- and a share of its outputs for db_l; a layer with few inputs (split_by_columns) is shared by
-// rows of dW_l and columns (datapoints) of G_{l-1} instead. With input_grad, dLoss/d input = W_0^T G_0 is
-// written there too. Returns, with the team synchronized, whether every parameter gradient this thread wrote
-// is finite (checked right after it is written, while it is still in cache).
+// Parameter gradients are written (not accumulated) into grad_params at the layers' offsets; each thread takes
+// its backward_share of every layer. With input_grad, dLoss/d input = W_0^T G_0 is written there too, shared
+// like G_{l-1}. Returns, with the team synchronized, whether every parameter gradient this thread wrote is
+// finite (checked right after it is written, while it is still in cache).
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {}) {
@@ -93,9 +106,7 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         const Dense& d = layers[l];
         const auto G = buf.grad[l].cols(n);
         const ConstMatrixRef<S> layer_input = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
-        const auto [r0, outputs] = team.share(d.n_out);
-        const bool by_columns = split_by_columns(d.n_in, team);
-        const auto [j0, inputs] = by_columns ? std::pair<Index, Index>{0, d.n_in} : team.share(d.n_in);
+        const auto [by_columns, r0, outputs, j0, inputs] = backward_share(d, team);
         const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
         if (by_columns) {
             auto dW = weight(grad_params, d).middleRows(r0, outputs);

@@ -61,7 +61,10 @@ class RandomStream {
         Index k = 0, r = 0, c = 0;  // the next element, draw first + k, is out(r, c)
         const auto put = [&](double value) {
             out(r, c) = S(value);
-            if (++r == rows) r = 0, ++c;
+            if (++r == rows) {
+                r = 0;
+                ++c;
+            }
             ++k;
         };
         if (total > 0 && (first & 1)) put(draw(first));
@@ -83,8 +86,8 @@ class RandomStream {
         return (i & 1) ? odd : even;
     }
 
-    // Draws 2 pair and 2 pair + 1 for the N pairs from first_pair: Philox blocks pair (the counter is
-    // {pair, stream}) and Box-Muller (box_muller.hpp) on each block's two uniforms. Every lane does the same
+    // For p < N, writes draws 2 (first_pair + p) and 2 (first_pair + p) + 1 to even[p] and odd[p]: Box-Muller
+    // (box_muller.hpp) on the two uniforms of Philox block {first_pair + p, stream}. Every lane does the same
     // arithmetic, so a draw has the same bits whatever N, and the loops vectorize.
     template <int N> void normal_pairs(uint64_t first_pair, double* even, double* odd) const {
         uint32_t c0[N], c1[N], c2[N], c3[N];
