@@ -38,7 +38,7 @@ inline double uniform(uint64_t bits) {
     return (small_integer(n >> 32) * 4294967296.0 + small_integer(n & 0xFFFFFFFFull)) * 0x1.0p-53;
 }
 
-// log(u) for a normal, positive u: u = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) =
+// log(u) for u > 0, not subnormal: u = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) =
 // 2 (s + s^3/3 + s^5/5 + ...), s = (m - 1)/(m + 1), |s| <= 0.172, and log 2 split in two for e log 2.
 inline double log_positive(double u) {
     const uint64_t b = bits_of(u);
