@@ -20,40 +20,51 @@ struct OptimizerConfig {
     bool nesterov = true;
 };
 
+// One optimizer update, number t = step: its step-dependent constants (Adam's bias corrections) are computed
+// once, then apply() updates any slice of the flat buffers -- a team calls it on every range it owns.
 // Plain loops, one pass per update, which the compiler vectorizes with exact square roots. (Eigen's fast
 // packet sqrt is approximate while its scalar sqrt is exact, so an Eigen expression would round an element
 // differently depending on whether the buffer's alignment puts it in the vectorized body: not reproducible.)
-template <class S>
-void optimizer_step(const OptimizerConfig& cfg, int64_t step, Index n, S* params, const S* grad, S* s0, S* s1) {
-    const S lr = S(cfg.learning_rate), eps = S(cfg.epsilon);
-    switch (cfg.solver) {
-        case Solver::adam: {  // Kingma & Ba 2015, Algorithm 1, with PyTorch's placement of epsilon
-            const S b1 = S(cfg.beta_1), b2 = S(cfg.beta_2);
-            const S step_size = lr / (S(1) - S(std::pow(cfg.beta_1, double(step))));
-            const S inv_sqrt_correction2 = S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))));
-            for (Index i = 0; i < n; ++i) {
-                const S g = grad[i];
-                s0[i] = b1 * s0[i] + (S(1) - b1) * g;      // m = b1 m + (1 - b1) g
-                s1[i] = b2 * s1[i] + (S(1) - b2) * g * g;  // v = b2 v + (1 - b2) g^2
-                params[i] -= step_size * s0[i] / (std::sqrt(s1[i]) * inv_sqrt_correction2 + eps);
+template <class S> class OptimizerStep {
+  public:
+    OptimizerStep(const OptimizerConfig& cfg, int64_t step)
+        : cfg_(cfg),
+          step_size_(S(cfg.learning_rate) / (S(1) - S(std::pow(cfg.beta_1, double(step))))),
+          inv_sqrt_correction2_(S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))))) {}
+
+    void apply(Index n, S* params, const S* grad, S* s0, S* s1) const {
+        const S lr = S(cfg_.learning_rate), eps = S(cfg_.epsilon);
+        switch (cfg_.solver) {
+            case Solver::adam: {  // Kingma & Ba 2015, Algorithm 1, with PyTorch's placement of epsilon
+                const S b1 = S(cfg_.beta_1), b2 = S(cfg_.beta_2);
+                for (Index i = 0; i < n; ++i) {
+                    const S g = grad[i];
+                    s0[i] = b1 * s0[i] + (S(1) - b1) * g;      // m = b1 m + (1 - b1) g
+                    s1[i] = b2 * s1[i] + (S(1) - b2) * g * g;  // v = b2 v + (1 - b2) g^2
+                    params[i] -= step_size_ * s0[i] / (std::sqrt(s1[i]) * inv_sqrt_correction2_ + eps);
+                }
+                break;
             }
-            break;
-        }
-        case Solver::adagrad:  // Duchi et al. 2011: p -= lr g / (sqrt(sum g^2) + eps)
-            for (Index i = 0; i < n; ++i) {
-                s0[i] += grad[i] * grad[i];
-                params[i] -= lr * grad[i] / (std::sqrt(s0[i]) + eps);
+            case Solver::adagrad:  // Duchi et al. 2011: p -= lr g / (sqrt(sum g^2) + eps)
+                for (Index i = 0; i < n; ++i) {
+                    s0[i] += grad[i] * grad[i];
+                    params[i] -= lr * grad[i] / (std::sqrt(s0[i]) + eps);
+                }
+                break;
+            case Solver::sgd: {  // v = momentum v - lr g; p += v, or p += momentum v - lr g (Nesterov)
+                const S mom = S(cfg_.momentum);
+                for (Index i = 0; i < n; ++i) {
+                    s0[i] = mom * s0[i] - lr * grad[i];
+                    params[i] += cfg_.nesterov ? mom * s0[i] - lr * grad[i] : s0[i];
+                }
+                break;
             }
-            break;
-        case Solver::sgd: {  // v = momentum v - lr g; p += v, or p += momentum v - lr g (Nesterov)
-            const S mom = S(cfg.momentum);
-            for (Index i = 0; i < n; ++i) {
-                s0[i] = mom * s0[i] - lr * grad[i];
-                params[i] += cfg.nesterov ? mom * s0[i] - lr * grad[i] : s0[i];
-            }
-            break;
         }
     }
-}
+
+  private:
+    OptimizerConfig cfg_;
+    S step_size_, inv_sqrt_correction2_;  // Adam: lr / (1 - beta_1^t) and 1 / sqrt(1 - beta_2^t)
+};
 
 }  // namespace aevb

@@ -160,9 +160,9 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                 if (team.leader()) report.status = TrainStatus::non_finite;
                 break;
             }
+            const OptimizerStep<S> update(opt.optimizer, t + 1);
             for (const ParamRange& r : owned)
-                optimizer_step(opt.optimizer, t + 1, r.count, params + r.begin, grad.data() + r.begin,
-                               state + r.begin, state + P + r.begin);
+                update.apply(r.count, params + r.begin, grad.data() + r.begin, state + r.begin, state + P + r.begin);
             team.sync();
             ++updates;
             if (team.leader()) {
