@@ -61,20 +61,27 @@ struct ParamRange {
     bool is_weight;  // or a bias
 };
 
-// A thread's share of one layer in mlp_backward: db for outputs [r0, r0 + outputs), and dW's columns and the
-// rows of the gradient passed down (G_{l-1}, or input_grad) for inputs [j0, j0 + inputs) -- or, for a layer
-// with few inputs (by_columns), dW's rows [r0, r0 + outputs) of every column and a share of the gradient's
-// columns.
+// A thread's share of one layer in mlp_backward: db for outputs [r0, r0 + outputs), dW's columns
+// [w0, w0 + weight_columns) and the rows [j0, j0 + inputs) of the gradient passed down (G_{l-1}, or
+// input_grad) -- or, for a layer with few inputs (by_columns), dW's rows [r0, r0 + outputs) of every column
+// and a share of the gradient's columns. dW's columns are split on multiples of kWeightColumnGranule rather
+// than of a vector: they need no alignment (each is a column of the product's output), and Eigen computes
+// them 4 at a time, so the shares -- and the optimizer's work, which follows them -- balance to 4 columns
+// (784: 392 and 392, where 16-column shares give 400 and 384).
+constexpr Index kWeightColumnGranule = 4;
+
 struct LayerShare {
     bool by_columns;
-    Index r0, outputs, j0, inputs;
+    Index r0, outputs, w0, weight_columns, j0, inputs;
 };
 
 inline LayerShare backward_share(const Dense& d, const Team& team) {
     const bool by_columns = split_by_columns(d.n_in, team);
     const auto [r0, outputs] = team.share(d.n_out);
-    const auto [j0, inputs] = by_columns ? std::pair<Index, Index>{0, d.n_in} : team.share(d.n_in);
-    return {by_columns, r0, outputs, j0, inputs};
+    if (by_columns) return {true, r0, outputs, 0, d.n_in, 0, d.n_in};
+    const auto [w0, weight_columns] = team.share(d.n_in, kWeightColumnGranule);
+    const auto [j0, inputs] = team.share(d.n_in);
+    return {false, r0, outputs, w0, weight_columns, j0, inputs};
 }
 
 // Appends the ranges of the flat parameter buffer that this thread's share of mlp_backward writes: each
@@ -83,7 +90,8 @@ inline void append_backward_share(const std::vector<Dense>& layers, const Team& 
     for (const Dense& d : layers) {
         const LayerShare s = backward_share(d, team);
         if (!s.by_columns || s.outputs == d.n_out) {
-            if (s.inputs > 0) out.push_back({d.weight_offset + s.j0 * d.n_out, s.inputs * d.n_out, true});
+            if (s.weight_columns > 0)
+                out.push_back({d.weight_offset + s.w0 * d.n_out, s.weight_columns * d.n_out, true});
         } else if (s.outputs > 0) {
             for (Index j = 0; j < d.n_in; ++j) out.push_back({d.weight_offset + j * d.n_out + s.r0, s.outputs, true});
         }
@@ -106,15 +114,15 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         const Dense& d = layers[l];
         const auto G = buf.grad[l].cols(n);
         const ConstMatrixRef<S> layer_input = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
-        const auto [by_columns, r0, outputs, j0, inputs] = backward_share(d, team);
+        const auto [by_columns, r0, outputs, w0, weight_columns, j0, inputs] = backward_share(d, team);
         const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
         if (by_columns) {
             auto dW = weight(grad_params, d).middleRows(r0, outputs);
             dW.noalias() = G.middleRows(r0, outputs) * layer_input.transpose();
             for (Index j = 0; j < d.n_in; ++j) finite = finite && all_finite(dW.col(j).data(), outputs);
         } else {
-            auto dW = weight(grad_params, d).middleCols(j0, inputs);
-            dW.noalias() = G * layer_input.middleRows(j0, inputs).transpose();
+            auto dW = weight(grad_params, d).middleCols(w0, weight_columns);
+            dW.noalias() = G * layer_input.middleRows(w0, weight_columns).transpose();
             finite = finite && all_finite(dW.data(), dW.size());
         }
         // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its

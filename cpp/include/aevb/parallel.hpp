@@ -47,11 +47,12 @@ struct Team {
 #pragma omp barrier
         }
     }
-    // This thread's rows [first, first + count) of n. Boundaries fall on multiples of kColumnAlign (rounded to
-    // the nearest, balancing the shares), so in a ColumnBuffer each share starts on a whole vector.
-    std::pair<Index, Index> share(Index n) const {
+    // This thread's rows [first, first + count) of n. Boundaries fall on multiples of `granule` (rounded to the
+    // nearest, balancing the shares); the default, kColumnAlign, makes each share of a ColumnBuffer start on a
+    // whole vector.
+    std::pair<Index, Index> share(Index n, Index granule = kColumnAlign) const {
         const auto boundary = [&](int t) {
-            return t == size ? n : std::min(n, (n * t / size + kColumnAlign / 2) / kColumnAlign * kColumnAlign);
+            return t == size ? n : std::min(n, (n * t / size + granule / 2) / granule * granule);
         };
         const Index first = boundary(index);
         return {first, boundary(index + 1) - first};
