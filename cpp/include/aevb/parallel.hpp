@@ -17,6 +17,12 @@
 
 namespace aevb {
 
+#ifdef AEVB_PROFILE_BARRIERS
+// Defined by bench/step_profile.cpp, which times a training step barrier by barrier.
+void profile_barrier_arrive(int thread);
+void profile_barrier_leave(int thread);
+#endif
+
 inline int thread_index() {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -44,7 +50,13 @@ struct Team {
     bool leader() const { return index == 0; }
     void sync() const {
         if (size > 1) {
+#ifdef AEVB_PROFILE_BARRIERS
+            profile_barrier_arrive(index);
+#endif
 #pragma omp barrier
+#ifdef AEVB_PROFILE_BARRIERS
+            profile_barrier_leave(index);
+#endif
         }
     }
     // This thread's rows [first, first + count) of n. Boundaries fall on multiples of `granule` (rounded to the
