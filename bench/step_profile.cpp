@@ -27,7 +27,10 @@ using Clock = std::chrono::steady_clock;
 struct Stamp {
     Clock::time_point arrive, leave;
 };
-std::vector<std::vector<Stamp>> stamps;  // per thread, one per barrier of the current epoch
+struct alignas(64) ThreadStamps {  // one cache line per thread's vector, so recording adds no traffic
+    std::vector<Stamp> at;         // one per barrier of the current epoch
+};
+std::vector<ThreadStamps> stamps;
 
 // The barriers of one step of this model, in order, named by the phase each one closes.
 const char* const kPhases[] = {
@@ -44,8 +47,8 @@ double microseconds(Clock::duration d) { return std::chrono::duration<double, st
 }  // namespace
 
 namespace aevb {
-void profile_barrier_arrive(int thread) { stamps[size_t(thread)].push_back({Clock::now(), {}}); }
-void profile_barrier_leave(int thread) { stamps[size_t(thread)].back().leave = Clock::now(); }
+void profile_barrier_arrive(int thread) { stamps[size_t(thread)].at.push_back({Clock::now(), {}}); }
+void profile_barrier_leave(int thread) { stamps[size_t(thread)].at.back().leave = Clock::now(); }
 }  // namespace aevb
 
 int main(int argc, char** argv) {
@@ -71,28 +74,33 @@ int main(int argc, char** argv) {
     options.n_total = double(n);
     const int team = training_threads(layout, M, 1, threads);
     stamps.assign(size_t(team), {});
-    for (auto& s : stamps) s.reserve(size_t(steps) * 32);
+    for (auto& s : stamps) s.at.reserve(size_t(steps) * 32);
 
     std::vector<double> busy(size_t(team) * 64, 0.0), wait(size_t(team) * 64, 0.0);
     size_t per_step = 0;
     int64_t step = 0;
     double seconds = 0.0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
-        for (auto& s : stamps) s.clear();
+        for (auto& s : stamps) s.at.clear();
         const auto start = Clock::now();
         train_epoch<float>(layout, params.data(), state.data(), step, X, rows, uint64_t(epoch), options, {});
         const double s = std::chrono::duration<double>(Clock::now() - start).count();
         std::printf("epoch %d: %.0f datapoints/s\n", epoch, double(n) / s);
         if (epoch == 0 || team == 1) continue;
         seconds += s;
-        per_step = stamps[0].size() / size_t(steps);
-        if (per_step == 0 || per_step > 64 || stamps[0].size() != per_step * size_t(steps)) {
-            std::fprintf(stderr, "%zu barriers in %lld steps: not a whole number per step\n", stamps[0].size(),
+        const size_t barriers = stamps[0].at.size();
+        per_step = barriers / size_t(steps);
+        if (barriers == 0) {
+            std::fprintf(stderr, "no barriers timed: OpenMP gave the team one thread (or the build has none)\n");
+            return 1;
+        }
+        if (per_step > 64 || barriers != per_step * size_t(steps)) {
+            std::fprintf(stderr, "%zu barriers in %lld steps: not a whole number per step\n", barriers,
                          static_cast<long long>(steps));
             return 1;
         }
         for (int t = 0; t < team; ++t) {
-            const auto& st = stamps[size_t(t)];
+            const auto& st = stamps[size_t(t)].at;
             for (size_t k = per_step; k < st.size(); ++k) {
                 busy[size_t(t) * 64 + k % per_step] += microseconds(st[k].arrive - st[k - 1].leave);
                 wait[size_t(t) * 64 + k % per_step] += microseconds(st[k].leave - st[k].arrive);
@@ -115,7 +123,7 @@ int main(int argc, char** argv) {
         }
         std::printf("   %-38s", "step");
         for (int t = 0; t < team; ++t) std::printf("  %15.1f", total[size_t(t)]);
-        std::printf("\n   %.0f datapoints/s over the counted epochs\n", double((epochs - 1) * n) / seconds);
+        std::printf("\n   %.0f datapoints/s over the epochs after the first\n", double((epochs - 1) * n) / seconds);
     } else {
         std::printf("one thread: no barriers to time\n");
     }

@@ -26,9 +26,9 @@ def step(layout, params, X, eps, objective, n_samples, n_threads):
 def test_a_shared_step_agrees_with_the_one_thread_step(dtype, likelihood, objective, n_samples):
     # Layers of 100, 37, 10, 70 and 140 rows and 53 datapoints (106 decoder columns with L = 2): row
     # shares such as 48/52 and 32/32/36 where a layer has at least 32 rows per thread, and dW column
-    # shares on multiples of 4 such as 52/48 and 32/36/32; otherwise (split_by_columns) column shares
-    # such as 32/21 and 16/16/21, and row shares of dW and db such as 0/10 and 0/0/10 (empty) in the
-    # narrow layers.
+    # shares on multiples of 4, 8 or 16 (by the layer's outputs) such as 36/34, 24/24/22 and 52/48;
+    # otherwise (split_by_columns) column shares such as 32/21 and 16/16/21, and row shares of dW and db
+    # such as 0/10 and 0/0/10 (empty) in the narrow layers.
     rng = np.random.default_rng(0)
     layout = core.Layout(70, 5, [100, 37], "tanh", likelihood)
     X = rng.uniform(size=(53, 70)).astype(dtype)

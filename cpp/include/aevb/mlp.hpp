@@ -4,6 +4,8 @@
 // and meets at a barrier before the next layer reads the whole result.
 #pragma once
 
+#include <algorithm>
+#include <numeric>
 #include <utility>
 
 #include "aevb/activations.hpp"
@@ -64,22 +66,27 @@ struct ParamRange {
 // A thread's share of one layer in mlp_backward: db for outputs [r0, r0 + outputs), dW's columns
 // [w0, w0 + weight_columns) and the rows [j0, j0 + inputs) of the gradient passed down (G_{l-1}, or
 // input_grad) -- or, for a layer with few inputs (by_columns), dW's rows [r0, r0 + outputs) of every column
-// and a share of the gradient's columns. dW's columns are split on multiples of kWeightColumnGranule rather
-// than of a vector: they need no alignment (each is a column of the product's output), and Eigen computes
-// them 4 at a time, so the shares -- and the optimizer's work, which follows them -- balance to 4 columns
-// (784: 392 and 392, where 16-column shares give 400 and 384).
-constexpr Index kWeightColumnGranule = 4;
-
+// (weight_columns is then all n_in columns, of which the thread writes those rows only) and a share of the
+// gradient's columns.
 struct LayerShare {
     bool by_columns;
     Index r0, outputs, w0, weight_columns, j0, inputs;
 };
 
+// dW's columns need no vector alignment (each is a column of the product's output), so they are split
+// finer than rows: on multiples of 4 columns (Eigen computes 4 at a time) that also span whole 16-scalar
+// vectors of the layer's weights, so that no cache line holds two threads' columns. The shares, and the
+// optimizer's work that follows them, balance to within 4 columns where n_out is a multiple of 4 (784: 392
+// and 392, where 16-column shares give 400 and 384).
+inline Index weight_column_granule(Index n_out) {
+    return std::max<Index>(4, kColumnAlign / std::gcd(n_out, kColumnAlign));
+}
+
 inline LayerShare backward_share(const Dense& d, const Team& team) {
     const bool by_columns = split_by_columns(d.n_in, team);
     const auto [r0, outputs] = team.share(d.n_out);
     if (by_columns) return {true, r0, outputs, 0, d.n_in, 0, d.n_in};
-    const auto [w0, weight_columns] = team.share(d.n_in, kWeightColumnGranule);
+    const auto [w0, weight_columns] = team.share(d.n_in, weight_column_granule(d.n_out));
     const auto [j0, inputs] = team.share(d.n_in);
     return {false, r0, outputs, w0, weight_columns, j0, inputs};
 }

@@ -130,9 +130,9 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                 stop = true;
             }
             // Each thread gathers its share of the minibatch's features -- the rows of x that its share of the
-            // likelihood reads, and but for a few those that its columns of the input layer's weight gradient
-            // read (unless that layer is split by columns, mlp.hpp), so they stay in its cache -- and draws
-            // the noise of its share of the datapoints.
+            // likelihood reads, and most of those that its dW columns of the input layer read (unless that
+            // layer is split by columns, mlp.hpp), so they stay in its cache -- and draws the noise of its
+            // share of the datapoints.
             const Index m = std::min(M, n - start);
             const auto [f0, features] = team.share(layout.n_features);
             auto x = batch.cols(m);
