@@ -97,3 +97,52 @@ def test_small_networks_train_on_one_thread():
     assert core.training_threads(big, 100, 1, 1) == 1
     with pytest.raises(ValueError, match="n_threads must be >= 1; got 0"):
         core.training_threads(big, 100, 1, 0)
+
+
+@pytest.mark.parametrize("team_size", range(1, 9))
+@pytest.mark.parametrize(
+    ("n_features", "n_components", "hidden", "likelihood"),
+    [
+        (784, 20, [500], "bernoulli"),  # the paper's MNIST network
+        (70, 5, [100, 37], "gaussian"),  # n_out 37, 70, 140: dW column granules 16, 8, 4
+        (13, 3, [12], "gaussian"),  # every layer narrow: split by columns, dW by rows
+        (33, 7, [129, 64, 17], "bernoulli"),
+    ],
+)
+def test_the_team_owns_every_parameter_exactly_once(
+    team_size, n_features, n_components, hidden, likelihood
+):
+    # What each thread checks, adds the prior to and updates (owned_params): together exactly the whole
+    # buffer, once, with weights flagged as weights. A parameter owned twice would be updated twice; one
+    # owned by nobody would never train.
+    layout = core.Layout(n_features, n_components, hidden, "tanh", likelihood)
+    owners = np.zeros(layout.n_params, int)
+    is_weight = np.zeros(layout.n_params, bool)
+    for n_in, n_out, weight_offset, _ in layout.encoder + layout.decoder:
+        is_weight[weight_offset : weight_offset + n_in * n_out] = True
+    teams = core.owned_params(layout, team_size)
+    assert len(teams) == team_size
+    for ranges in teams:
+        for begin, count, weight in ranges:
+            assert count > 0
+            owners[begin : begin + count] += 1
+            assert np.all(is_weight[begin : begin + count] == weight)
+    np.testing.assert_array_equal(owners, 1)
+
+
+def test_two_threads_own_the_large_layers_in_halves():
+    # The optimizer's work follows dW's column shares: 392 and 392 of the 784 inputs of the encoder's first
+    # layer, 252 and 248 of the 500 inputs of the decoder's last (multiples of 4 columns).
+    layout = core.Layout(784, 20, [500], "tanh", "bernoulli")
+    first = layout.encoder[0]
+    last = layout.decoder[-1]
+    for layer, shares in ((first, (392, 392)), (last, (252, 248))):
+        n_in, n_out, weight_offset, bias_offset = layer
+        assert sum(shares) == n_in
+        owned = [
+            sum(c for b, c, w in ranges if w and weight_offset <= b < bias_offset)
+            for ranges in core.owned_params(layout, 2)
+        ]
+        assert owned == [s * n_out for s in shares]
+    with pytest.raises(ValueError, match="team_size must be >= 1; got 0"):
+        core.owned_params(layout, 0)

@@ -330,6 +330,20 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
     }, py::arg("layout"), py::arg("batch_size"), py::arg("n_samples"), py::arg("n_threads"),
        "Threads a training step of this size uses, of n_threads: each needs enough matrix work per step.");
 
+    m.def("owned_params", [](const Layout& l, int team_size) {
+        expect(team_size >= 1, "team_size must be >= 1; got " + std::to_string(team_size));
+        py::list teams;
+        for (int t = 0; t < team_size; ++t) {
+            py::list ranges;
+            for (const auto& [begin, count, is_weight] : owned_params(l, Team{t, team_size}))
+                ranges.append(py::make_tuple(begin, count, is_weight));
+            teams.append(ranges);
+        }
+        return teams;
+    }, py::arg("layout"), py::arg("team_size"),
+       "Per thread of a training team, the (begin, count, is_weight) ranges of the parameter buffer it checks, "
+       "adds the prior to and updates: the parameters whose gradient its share of the step writes.");
+
     m.def("train_epoch", [](const Layout& l, py::array params, py::array state, int64_t step, const py::array& X,
                             const py::array_t<int64_t, py::array::c_style>& rows, uint64_t epoch, const py::dict& options) {
         return by_dtype(params, [&] { return train_epoch_impl<float>(l, params, state, step, X, rows, epoch, options); },
