@@ -4,6 +4,8 @@
 //   cmake --build build/profile --target step_profile
 //   build/profile/step_profile [threads=2] [epochs=4] [rows=20000]
 //
+// To compare two source trees (commits or checkouts) in alternating runs: bench/compare_steps.py.
+//
 // Trains the paper's MNIST model (784-500-20, Bernoulli, analytic KL, L = 1, M = 100, Adam, float32) on
 // random binary rows (a dense step's timing does not depend on the values) with the core built with
 // AEVB_PROFILE_BARRIERS, which makes every Team barrier call the two functions below. The time from
