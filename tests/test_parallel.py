@@ -104,7 +104,7 @@ def test_small_networks_train_on_one_thread():
     ("n_features", "n_components", "hidden", "likelihood"),
     [
         (784, 20, [500], "bernoulli"),  # the paper's MNIST network
-        (70, 5, [100, 37], "gaussian"),  # n_out 37, 70, 140: dW column granules 16, 8, 4
+        (70, 5, [100, 37], "gaussian"),  # n_out 37, 10, 140: dW column granules 16, 8, 4
         (13, 3, [12], "gaussian"),  # every layer narrow: split by columns, dW by rows
         (33, 7, [129, 64, 17], "bernoulli"),
     ],
