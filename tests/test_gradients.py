@@ -610,3 +610,88 @@ def test_normal_draws_are_box_muller_on_philox_pairs():
         part = _core.normal_draws(key, 7, first, rows, cols)
         assert part.shape == (cols, rows)
         np.testing.assert_array_equal(part.ravel(), whole[first : first + rows * cols])
+
+
+# ---------------------------------------------------------------- the trainer's finiteness guard
+
+
+@pytest.mark.parametrize("x_value, status", [(5e15, "non_finite"), (1.0, "completed")])
+def test_an_overflowing_weight_gradient_stops_training_before_any_update(x_value, status):
+    # The decoder's output layer (64 -> 4, Gaussian) gets a finite gradient G (at most 1e38 here) and finite
+    # inputs (relu units held at 1e10), whose product dW overflows: a step may skip reading dW back only
+    # when bounds on G and on its inputs certify it finite, so this one must be read, found infinite, and
+    # stop the epoch with parameters and optimizer state untouched. With data of 1.0 the same step is
+    # finite and trains.
+    layout = core.Layout(2, 2, [64], "relu", "gaussian")
+    params = np.zeros(layout.n_params, np.float32)
+    hidden_bias = layout.decoder[0][3]
+    params[hidden_bias : hidden_bias + 64] = 1e10
+    output_bias = layout.decoder[1][3]
+    params[output_bias + 2 : output_bias + 4] = -14.0  # log-variances: precision e^14
+    state = np.zeros((2, layout.n_params), np.float32)
+    X = np.full((8, 2), x_value, np.float32)
+    options = {
+        "algorithm": "aevb", "objective": "analytic", "n_samples": 1, "beta": 1.0, "solver": "adam",
+        "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "momentum": 0.9,
+        "nesterov": True, "batch_size": 8, "alpha": 0.0, "n_total": 8.0, "shuffle": False, "seed": 0,
+        "n_threads": 1,
+    }  # fmt: skip
+    before = params.copy()
+    bound_sum, n_seen, step, got, _ = core.train_epoch(
+        layout, params, state, 0, X, np.arange(8), 0, options
+    )
+    assert got == status
+    if status == "non_finite":
+        assert (n_seen, step) == (0, 0)
+        np.testing.assert_array_equal(params, before)
+        np.testing.assert_array_equal(state, 0)
+        grad = np.empty_like(params)  # what the step computed: finite bound, infinite dW
+        total, _ = core.elbo_step(layout, params, X, np.zeros((8, 2), np.float32), grad=grad)
+        assert np.isfinite(total)
+        assert np.isinf(grad).any()
+    else:
+        assert (n_seen, step) == (8, 1) and np.isfinite(bound_sum)
+        assert np.all(np.isfinite(params)) and not np.array_equal(params, before)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_magnitude_bound_is_the_largest_magnitude_or_inf(dtype):
+    rng = rng_for("magnitude", dtype)
+    info = np.finfo(dtype)
+    # magnitudes from subnormal to near the largest, both signs, and signed zeros
+    exponents = rng.uniform(np.log10(info.smallest_subnormal) + 1, np.log10(info.max) - 1, 500)
+    x = (rng.choice([-1, 1], 500) * 10.0**exponents).astype(dtype)
+    x[:3] = [0.0, -0.0, info.smallest_subnormal]
+    assert core.magnitude_bound(x) == np.abs(x).max()
+    assert core.magnitude_bound(np.zeros(0, dtype)) == 0.0
+    assert core.magnitude_bound(-np.zeros(7, dtype)) == 0.0
+    assert core.magnitude_bound(np.array([-info.max], dtype)) == info.max
+    int_type = np.int64 if dtype == np.float64 else np.int32
+    all_bits_set = np.array([-1], int_type).view(dtype)[0]  # a NaN with its sign set
+    for bad in [np.inf, -np.inf, np.nan, -np.nan, all_bits_set]:
+        for where in (0, 250, 499):
+            y = x.copy()
+            y[where] = bad
+            assert core.magnitude_bound(y) == np.inf
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_certified_products_are_finite_and_the_certificate_is_not_loose(dtype):
+    info = np.finfo(dtype)
+    f32 = dtype == np.float32
+    n, g = 100, 1.0
+    h = float(np.nextafter(dtype(float(info.max) / 2 / n), dtype(0)))  # n g h just below max / 2
+    assert core.certified_finite_product(n, g, h, f32)
+    assert not core.certified_finite_product(n, g, h * 1.01, f32)
+    assert not core.certified_finite_product(n, np.inf, 1.0, f32)
+    assert not core.certified_finite_product(n, 0.0, np.inf, f32)
+    unit_roundoff = float(info.eps) / 2
+    assert core.certified_finite_product(int(0.25 / unit_roundoff), 1.0, 1.0, f32)
+    assert not core.certified_finite_product(int(0.25 / unit_roundoff) + 1, 1.0, 1.0, f32)
+    # The worst case for a certified bound: every term at the bound and of one sign, summed in numpy's BLAS
+    # order; and twice that bound overflows, so the certificate is within a factor of 2 of the truth.
+    G = np.full((3, n), g, dtype)
+    H = np.full((4, n), dtype(h))
+    assert np.all(np.isfinite(G @ H.T))
+    with np.errstate(over="ignore"):
+        assert np.all(np.isinf(G @ (4 * H).T))

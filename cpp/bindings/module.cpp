@@ -430,6 +430,20 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
         return philox4x32_10(counter, key);
     }, py::arg("counter"), py::arg("key"), "The raw Philox4x32-10 block function (for known-answer tests).");
 
+    m.def("magnitude_bound", [](const py::array& x) {
+        const auto bound = [&](auto scalar) {
+            using S = decltype(scalar);
+            const auto a = checked<S>(x, "x", x.ndim());
+            return double(magnitude_bound(Eigen::Map<const Matrix<S>>(a.data(), a.size(), 1)));
+        };
+        return is_float32(x) ? bound(float()) : bound(double());
+    }, py::arg("x"), "The largest |x| of a float array, or inf if one is inf or NaN (as a training step bounds G).");
+
+    m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
+        return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);
+    }, py::arg("n"), py::arg("g"), py::arg("h"), py::arg("float32"),
+       "Whether a product of n terms with |G| <= g and |in| <= h is certified finite (mlp.hpp).");
+
     m.attr("log_variance_range") = py::make_tuple(kLogVarianceMin, kLogVarianceMax);
     m.attr("openmp") = py::bool_(
 #ifdef _OPENMP

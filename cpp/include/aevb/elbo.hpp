@@ -51,6 +51,7 @@ template <class S> struct Workspace {
     Vector<S> bound;       // the bound per datapoint, nats
     std::vector<double> bound_exact;  // the same before rounding to S, summed for the step's total
     std::vector<char> grad_finite;    // per thread: whether the gradient it wrote in the last step is finite
+    std::vector<S> loss_grad_bound;   // per thread: magnitude_bound of its rows of dLoss/d(decoder output)
     ColumnBuffer<S> eps;   // noise, for callers that draw it here
     Index batch = 0, samples = 0;
 
@@ -58,8 +59,8 @@ template <class S> struct Workspace {
         batch = batch_;
         samples = samples_;
         const Index columns = batch * samples;
-        encoder.reserve(layout.encoder, batch);
-        decoder.reserve(layout.decoder, columns);
+        encoder.reserve(layout.encoder, batch, team_size);
+        decoder.reserve(layout.decoder, columns, team_size);
         z.resize(layout.n_components, columns);
         grad_z.resize(layout.n_components, columns);
         eps.resize(layout.n_components, columns);
@@ -75,6 +76,7 @@ template <class S> struct Workspace {
         bound.resize(batch);
         bound_exact.resize(size_t(batch));
         grad_finite.resize(size_t(team_size));
+        loss_grad_bound.resize(size_t(team_size));
     }
 };
 
@@ -211,8 +213,12 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const auto loss_gradient = [&] {
         auto dec_grad = ws.decoder.output_grad(C);
         log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), dec_grad, d0, d);
-        if (gaussian)  // the clamp's penalty, weighted 1/(L M) per sample whatever the objective
+        S bound = magnitude_bound(dec_grad.middleRows(d0, d));
+        if (gaussian) {  // the clamp's penalty, weighted 1/(L M) per sample whatever the objective
             dec_grad.middleRows(layout.n_features + d0, d) += (inv_m / S(L)) * log_variance_pull(decoder_excess);
+            bound = std::max(bound, magnitude_bound(dec_grad.middleRows(layout.n_features + d0, d)));
+        }
+        ws.loss_grad_bound[size_t(team.index)] = bound;
     };
     if (grad && weights_known) loss_gradient();
     team.sync();
@@ -226,7 +232,9 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     bool finite = true;
     if (grad) {
         MatrixRef<S> grad_z = ws.grad_z.cols(C);
-        finite = mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team);
+        const auto bounds = ws.loss_grad_bound.begin();
+        finite = mlp_backward<S>(layout.decoder, params, f, z, ws.decoder, grad, &grad_z, team,
+                                 *std::max_element(bounds, bounds + team.size));
         encoder_heads_gradient(opt, L, inv_m, i0, n, team.index, mu, logvar, sigma, eps, z, grad_z, ws);
     }
     team.sync();

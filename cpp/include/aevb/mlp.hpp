@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <utility>
 
@@ -14,18 +15,25 @@
 
 namespace aevb {
 
-// Per-layer outputs and output gradients, allocated once for up to `capacity` columns.
+// Per-layer outputs and output gradients, allocated once for up to `capacity` columns, for a team of up to
+// `team` threads.
 template <class S> struct MLPBuffers {
     std::vector<ColumnBuffer<S>> out;   // out[l] = f(W_l in_l + b_l), (n_out, capacity)
     std::vector<ColumnBuffer<S>> grad;  // grad[l] = dLoss / d(W_l in_l + b_l)
+    // grad_bound[l * team + t]: the magnitude_bound of the part of grad[l] (l below the last layer) that
+    // thread t wrote in the last mlp_backward, so that the next layer's dW can be certified finite.
+    std::vector<S> grad_bound;
+    int team = 1;
 
-    void reserve(const std::vector<Dense>& layers, Index capacity) {
+    void reserve(const std::vector<Dense>& layers, Index capacity, int team_size = 1) {
         out.resize(layers.size());
         grad.resize(layers.size());
         for (size_t l = 0; l < layers.size(); ++l) {
             out[l].resize(layers[l].n_out, capacity);
             grad[l].resize(layers[l].n_out, capacity);
         }
+        team = team_size;
+        grad_bound.assign(layers.size() * size_t(team_size), std::numeric_limits<S>::infinity());
     }
     auto output(Index n) { return out.back().cols(n); }
     auto output_grad(Index n) { return grad.back().cols(n); }
@@ -106,16 +114,36 @@ inline void append_backward_share(const std::vector<Dense>& layers, const Team& 
     }
 }
 
+// Whether G in^T, a sum of n products, is finite whatever its elements and summation order, given |G| <= g and
+// |in| <= h: every product and partial sum is at most n g h (1 + u)^(n + 1) < 2 n g h, which n g h <= max / 2
+// keeps finite (while n u <= 1/4; u is the unit roundoff). An inf or NaN bound certifies nothing.
+template <class S> bool certified_finite_product(Index n, S g, S h) {
+    const double u = double(std::numeric_limits<S>::epsilon()) / 2;
+    return double(n) * u <= 0.25 && double(n) * double(g) * double(h) <= double(std::numeric_limits<S>::max()) / 2;
+}
+
 // Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets; each thread takes
 // its backward_share of every layer. With input_grad, dLoss/d input = W_0^T G_0 is written there too, shared
 // like G_{l-1}. Returns, with the team synchronized, whether every parameter gradient this thread wrote is
-// finite (checked right after it is written, while it is still in cache).
+// finite: checked right after it is written, while it is still in cache -- or, for the wide layers (not
+// split_by_columns), certified from bounds on |G| and on the thread's inputs (certified_finite_product),
+// which spares reading its share of dW back (6.6 us per thread for a 784 x 500 layer, 3.5% of its backward
+// pass). The bound on G for the last layer is the caller's, output_grad_bound (inf: unknown, so dW is
+// checked); each thread records the bound of the part of G_{l-1} it writes in buf.grad_bound.
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
-                  MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {}) {
+                  MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {},
+                  S output_grad_bound = std::numeric_limits<S>::infinity()) {
     const Index n = input.cols();
+    const bool bounds = buf.team == team.size;  // grad_bound has one slot per thread of this team
+    const auto grad_bound = [&](size_t l) {     // of all of G_l
+        if (l + 1 == layers.size()) return output_grad_bound;
+        if (!bounds) return std::numeric_limits<S>::infinity();
+        const auto first = buf.grad_bound.begin() + std::ptrdiff_t(l) * team.size;
+        return *std::max_element(first, first + team.size);
+    };
     bool finite = true;
     for (size_t l = layers.size(); l-- > 0;) {
         const Dense& d = layers[l];
@@ -129,8 +157,12 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
             for (Index j = 0; j < d.n_in; ++j) finite = finite && all_finite(dW.col(j).data(), outputs);
         } else {
             auto dW = weight(grad_params, d).middleCols(w0, weight_columns);
-            dW.noalias() = G * layer_input.middleRows(w0, weight_columns).transpose();
-            finite = finite && all_finite(dW.data(), dW.size());
+            const auto share_input = layer_input.middleRows(w0, weight_columns);
+            dW.noalias() = G * share_input.transpose();
+            const S g = grad_bound(l);
+            const bool certified = g < std::numeric_limits<S>::infinity() &&
+                                   certified_finite_product(n, g, magnitude_bound(share_input));
+            if (!certified) finite = finite && all_finite(dW.data(), dW.size());
         }
         // db = G 1, each row summed in column order: Eigen's rowwise sum adds columns in a tree inside its
         // vector body but in order in its scalar edges, which depend on grad_params' alignment.
@@ -143,6 +175,7 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
             auto below = buf.grad[l - 1].cols(n).block(j0, c0, inputs, cols);
             below.noalias() = W_t * G.middleCols(c0, cols);
             multiply_by_derivative(f, below.array(), layer_input.block(j0, c0, inputs, cols).array());
+            if (bounds) buf.grad_bound[(l - 1) * size_t(team.size) + size_t(team.index)] = magnitude_bound(below);
         } else if (input_grad) {
             input_grad->leftCols(n).block(j0, c0, inputs, cols).noalias() = W_t * G.middleCols(c0, cols);
         }

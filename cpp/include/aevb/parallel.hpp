@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -83,6 +84,29 @@ template <class S> bool all_finite(const S* x, Index n) {
         bad |= Bits((bits & exponent) == exponent);
     }
     return bad == 0;
+}
+
+// The largest magnitude in a block of columns, or +inf if an element is inf or NaN. An integer max over the
+// bits with the sign shifted out, which vectorizes and orders finite magnitudes as numbers, with inf and NaN
+// above them all.
+template <class Block> auto magnitude_bound(const Block& block) {
+    using S = typename Block::Scalar;
+    using Bits = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
+    constexpr Bits shifted_inf = (sizeof(S) == 4 ? Bits(0x7F800000u) : Bits(0x7FF0000000000000ull)) << 1;
+    Bits top = 0;
+    for (Index c = 0; c < block.cols(); ++c) {
+        const S* x = block.col(c).data();
+        for (Index i = 0; i < block.rows(); ++i) {
+            Bits bits;
+            std::memcpy(&bits, x + i, sizeof bits);
+            top = std::max(top, Bits(bits << 1));
+        }
+    }
+    if (top >= shifted_inf) return std::numeric_limits<S>::infinity();
+    const Bits magnitude = top >> 1;
+    S out;
+    std::memcpy(&out, &magnitude, sizeof out);
+    return out;
 }
 
 // The smallest and largest element and whether all are finite: the input check of every call that reads a
