@@ -430,14 +430,17 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
         return philox4x32_10(counter, key);
     }, py::arg("counter"), py::arg("key"), "The raw Philox4x32-10 block function (for known-answer tests).");
 
-    m.def("magnitude_bound", [](const py::array& x) {
+    m.def("magnitude_bound", [](const py::array& x, Index first, Index count) {
         const auto bound = [&](auto scalar) {
             using S = decltype(scalar);
-            const auto a = checked<S>(x, "x", x.ndim());
-            return double(magnitude_bound(Eigen::Map<const Matrix<S>>(a.data(), a.size(), 1)));
+            const auto a = checked<S>(x, "x", 2);
+            expect(first >= 0 && count >= 0 && first + count <= a.shape(1), "columns out of range");
+            return double(magnitude_bound(columns(a).middleRows(first, count)));
         };
         return is_float32(x) ? bound(float()) : bound(double());
-    }, py::arg("x"), "The largest |x| of a float array, or inf if one is inf or NaN (as a training step bounds G).");
+    }, py::arg("x"), py::arg("first"), py::arg("count"),
+       "The largest |x[:, first:first + count]| of a 2-D float array, or inf if one is inf or NaN: a strided "
+       "block, as a training step bounds its part of G.");
 
     m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
         return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);

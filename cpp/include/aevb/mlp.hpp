@@ -15,8 +15,8 @@
 
 namespace aevb {
 
-// Per-layer outputs and output gradients, allocated once for up to `capacity` columns, for a team of up to
-// `team` threads.
+// Per-layer outputs and output gradients, allocated once for up to `capacity` columns. grad_bound serves a
+// team of exactly `team` threads (mlp_backward checks every dW in full for any other team).
 template <class S> struct MLPBuffers {
     std::vector<ColumnBuffer<S>> out;   // out[l] = f(W_l in_l + b_l), (n_out, capacity)
     std::vector<ColumnBuffer<S>> grad;  // grad[l] = dLoss / d(W_l in_l + b_l)
@@ -114,9 +114,10 @@ inline void append_backward_share(const std::vector<Dense>& layers, const Team& 
     }
 }
 
-// Whether G in^T, a sum of n products, is finite whatever its elements and summation order, given |G| <= g and
-// |in| <= h: every product and partial sum is at most n g h (1 + u)^(n + 1) < 2 n g h, which n g h <= max / 2
-// keeps finite (while n u <= 1/4; u is the unit roundoff). An inf or NaN bound certifies nothing.
+// Whether G in^T, a sum of n products, is finite whatever its elements and summation order, given bounds
+// g, h >= 0 with |G| <= g and |in| <= h: every product and partial sum is at most n g h (1 + u)^(n + 1) <
+// 2 n g h, which n g h <= max / 2 keeps finite (while n u <= 1/4; u is the unit roundoff). An inf or NaN
+// bound certifies nothing.
 template <class S> bool certified_finite_product(Index n, S g, S h) {
     const double u = double(std::numeric_limits<S>::epsilon()) / 2;
     return double(n) * u <= 0.25 && double(n) * double(g) * double(h) <= double(std::numeric_limits<S>::max()) / 2;
@@ -130,8 +131,9 @@ template <class S> bool certified_finite_product(Index n, S g, S h) {
 // finite: checked right after it is written, while it is still in cache -- or, for the wide layers (not
 // split_by_columns), certified from bounds on |G| and on the thread's inputs (certified_finite_product),
 // which spares reading its share of dW back (6.6 us per thread for a 784 x 500 layer, 3.5% of its backward
-// pass). The bound on G for the last layer is the caller's, output_grad_bound (inf: unknown, so dW is
-// checked); each thread records the bound of the part of G_{l-1} it writes in buf.grad_bound.
+// pass). The bound on G for the last layer is the caller's, output_grad_bound: it must bound all of
+// buf.grad.back(), every thread's part (inf: unknown, so dW is checked). Each thread records the bound of the
+// part of G_{l-1} it writes in buf.grad_bound, and each layer takes the largest over the team.
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {},

@@ -91,6 +91,9 @@ template <class S> bool all_finite(const S* x, Index n) {
 // above them all.
 template <class Block> auto magnitude_bound(const Block& block) {
     using S = typename Block::Scalar;
+    static_assert(!(Block::Flags & Eigen::RowMajorBit) && Block::InnerStrideAtCompileTime == 1 &&
+                      std::numeric_limits<S>::is_iec559 && (sizeof(S) == 4 || sizeof(S) == 8),
+                  "magnitude_bound reads contiguous columns of IEEE float or double");
     using Bits = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
     constexpr Bits shifted_inf = (sizeof(S) == 4 ? Bits(0x7F800000u) : Bits(0x7FF0000000000000ull)) << 1;
     Bits top = 0;
