@@ -323,7 +323,7 @@ def markdown(results):
         lines.append(
             f"| {r['measure']} | {a['median']:,.0f} [{a['min']:,.0f}-{a['max']:,.0f}] "
             f"| {t['median']:,.0f} [{t['min']:,.0f}-{t['max']:,.0f}] | {r['ratio']:.2f}x "
-            f"| {r['aevb_gflops']:.0f} | {r['percent_of_gemm_peak']:.0f}% "
+            f"| {r['aevb_gflops']:.0f} | {r['percent_of_gemm_peak']:.1f}% "
             f"| {r['percent_of_eigen_gemm']:.0f}% |"
         )
     mem = results["memory"]
@@ -362,8 +362,8 @@ def history(results, directory=HERE / "results"):
         train, transform, scoring = headline_rows(r)
         lines.append(
             f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {train['aevb_per_s']['median']:,.0f} "
-            f"| {train['ratio']:.2f}x | {train['percent_of_gemm_peak']:.0f}% "
-            f"| {transform['percent_of_gemm_peak']:.0f}% | {scoring['percent_of_gemm_peak']:.0f}% |"
+            f"| {train['ratio']:.2f}x | {train['percent_of_gemm_peak']:.1f}% "
+            f"| {transform['percent_of_gemm_peak']:.1f}% | {scoring['percent_of_gemm_peak']:.1f}% |"
         )
     return lines
 
@@ -376,17 +376,17 @@ def targets(results):
         ("training >= 2x PyTorch", f"{train['ratio']:.2f}x", train["ratio"] >= 2),
         (
             "training >= 75% of the GEMM peak",
-            f"{train['percent_of_gemm_peak']:.0f}% ({train['percent_of_eigen_gemm']:.0f}% of Eigen's)",
+            f"{train['percent_of_gemm_peak']:.1f}% ({train['percent_of_eigen_gemm']:.1f}% of Eigen's)",
             train["percent_of_gemm_peak"] >= 75,
         ),
         (
             "transform >= 80% of the GEMM peak",
-            f"{transform['percent_of_gemm_peak']:.0f}%",
+            f"{transform['percent_of_gemm_peak']:.1f}%",
             transform["percent_of_gemm_peak"] >= 80,
         ),
         (
             "scoring >= 75% of the GEMM peak and >= 1.5x PyTorch",
-            f"{scoring['percent_of_gemm_peak']:.0f}%, {scoring['ratio']:.2f}x",
+            f"{scoring['percent_of_gemm_peak']:.1f}%, {scoring['ratio']:.2f}x",
             scoring["percent_of_gemm_peak"] >= 75 and scoring["ratio"] >= 1.5,
         ),
         (
