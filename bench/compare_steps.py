@@ -6,9 +6,9 @@
 A tree is a git revision (exported with `git archive`) or a directory holding a checkout. Each is built
 with its own CMakeLists.txt (its step_profile target, as a Release build, under build/compare/), then the
 two programs run in turn, `--rounds` times each, so that the host's slow and calm phases fall on both
-alike. Prints each tree's datapoints/s (median and range: on a shared host the maxima, the calm
-moments, compare best) and whether the two trained to the same parameters (equal step_profile hashes
-mean bit-identical training).
+alike. Prints each tree's datapoints/s (median and range), the median of the rounds' ratios (each
+round's two runs share a host phase, so this compares best on a shared host), and whether the two
+trained to the same parameters (equal step_profile hashes mean bit-identical training).
 """
 
 from __future__ import annotations
@@ -101,6 +101,12 @@ def main():
             f"  {name}: median {statistics.median(r):,.0f} datapoints/s "
             f"[{min(r):,.0f}-{max(r):,.0f}]"
         )
+    # Each round's two runs are back to back, in the same host phase: their ratio is the fairest figure.
+    ratios = [b / a for a, b in zip(*rates)]
+    print(
+        f"  second / first, per round: median {statistics.median(ratios):.3f} "
+        f"[{min(ratios):.3f}-{max(ratios):.3f}]"
+    )
     same = hashes[0] == hashes[1] and len(hashes[0]) == 1
     print("parameters:", "bit-identical" if same else f"differ ({hashes[0]} against {hashes[1]})")
 
