@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,12 +44,15 @@ def source(tree):
         sys.exit(f"{tree!r} is neither a directory nor a git revision of {ROOT}")
     commit = found.stdout.strip()
     path = BUILD / f"src-{commit[:12]}"
-    if not path.exists():
-        path.mkdir(parents=True)
+    if not path.exists():  # exported whole or not at all: into a scratch directory, then renamed
+        scratch = path.with_name(path.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
         archive = subprocess.run(
             ["git", "archive", commit], cwd=ROOT, check=True, capture_output=True
         ).stdout
-        subprocess.run(["tar", "-x", "-C", str(path)], input=archive, check=True)
+        subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+        scratch.rename(path)
     return f"{tree} ({commit[:7]})", path
 
 
