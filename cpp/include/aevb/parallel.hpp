@@ -72,23 +72,9 @@ struct Team {
     }
 };
 
-// True when no element is inf or NaN. Tests the exponent bits with integer operations, which vectorize
-// (an isfinite loop over floats does not), so the check costs little per optimizer step.
-template <class S> bool all_finite(const S* x, Index n) {
-    using Bits = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
-    constexpr Bits exponent = sizeof(S) == 4 ? Bits(0x7F800000u) : Bits(0x7FF0000000000000ull);
-    Bits bad = 0;
-    for (Index i = 0; i < n; ++i) {
-        Bits bits;
-        std::memcpy(&bits, x + i, sizeof bits);
-        bad |= Bits((bits & exponent) == exponent);
-    }
-    return bad == 0;
-}
-
 // The largest magnitude in a block of columns, or +inf if an element is inf or NaN. An integer max over the
-// bits with the sign shifted out, which vectorizes and orders finite magnitudes as numbers, with inf and NaN
-// above them all.
+// bits with the sign shifted out, which vectorizes (an isfinite loop over floats does not) and orders finite
+// magnitudes as numbers, with inf and NaN above them all.
 template <class Block> auto magnitude_bound(const Block& block) {
     using S = typename Block::Scalar;
     static_assert(!(Block::Flags & Eigen::RowMajorBit) && Block::InnerStrideAtCompileTime == 1 &&
@@ -110,6 +96,11 @@ template <class Block> auto magnitude_bound(const Block& block) {
     S out;
     std::memcpy(&out, &magnitude, sizeof out);
     return out;
+}
+
+// True when no element of x[0, n) is inf or NaN: one vectorized pass, cheap enough per optimizer step.
+template <class S> bool all_finite(const S* x, Index n) {
+    return magnitude_bound(Eigen::Map<const Vector<S>>(x, n)) < std::numeric_limits<S>::infinity();
 }
 
 // The smallest and largest element and whether all are finite: the input check of every call that reads a
