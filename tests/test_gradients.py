@@ -727,6 +727,48 @@ def test_magnitude_bound_is_the_largest_magnitude_or_inf(dtype):
 
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_weight_gradient_kernel_matches_the_product_and_any_split(dtype):
+    """dW = G in^T by the step's own kernel: within the rounding bound of an n-term dot product, written only
+    inside its block, and bitwise the same for any block of columns (a thread's share) or output stride."""
+    rng = rng_for("weight gradient", dtype)
+    u = np.finfo(dtype).eps / 2
+    # rows around the kernel's packets (16 floats or 8 doubles with AVX-512), columns around its tile
+    # widths (12, 6), depths around its block of 192 columns of G
+    for n_out, n_in, n in (
+        (1, 1, 1),
+        (7, 3, 5),
+        (16, 12, 100),
+        (17, 13, 100),
+        (33, 25, 191),
+        (40, 30, 192),
+        (47, 12, 193),
+        (100, 29, 400),
+    ):
+        g = rng.standard_normal((n, n_out)).astype(dtype)
+        x = rng.standard_normal((n, n_in)).astype(dtype)
+        whole = core.weight_gradient(g, x, 0, n_in, 0)
+        exact = x.astype(np.float64).T @ g.astype(np.float64)
+        # |fl - exact| <= gamma_n sum |x||g| for any order of the n products and sums (FMA or not)
+        gamma = n * u / (1 - n * u)
+        bound = gamma * (np.abs(x).astype(np.float64).T @ np.abs(g).astype(np.float64))
+        if dtype == np.float64:
+            bound *= 2  # the float64 reference rounds too
+        assert np.all(np.abs(whole - exact) <= bound), (n_out, n_in, n)
+        for first, count, margin in (
+            (0, n_in, 3),
+            (n_in // 3, n_in - n_in // 3, 1),
+            (n_in - 1, 1, 0),
+        ):
+            block = core.weight_gradient(g, x, first, count, margin)
+            assert np.array_equal(block[:, margin : margin + n_out], whole[first : first + count])
+            assert np.all(block[:, :margin] == 7) and np.all(block[:, margin + n_out :] == 7)
+    assert np.array_equal(
+        core.weight_gradient(np.zeros((0, 4), dtype), np.zeros((0, 3), dtype), 0, 3, 0),
+        np.zeros((3, 4)),
+    )
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
 def test_certified_products_are_finite_and_the_certificate_is_not_loose(dtype):
     info = np.finfo(dtype)
     f32 = dtype == np.float32

@@ -442,6 +442,24 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
        "The largest |x[:, first:first + count]| of a 2-D float array, or inf if one is inf or NaN: a strided "
        "block, as a training step bounds its part of G.");
 
+    m.def("weight_gradient", [](const py::array& g, const py::array& x, Index first, Index count, Index margin) {
+        const auto product = [&](auto scalar) -> py::array {
+            using S = decltype(scalar);
+            const auto G = checked<S>(g, "g", 2), in = checked<S>(x, "x", 2);
+            expect(G.shape(0) == in.shape(0), "g and x must have the same number of rows");
+            expect(first >= 0 && count >= 0 && first + count <= in.shape(1) && margin >= 0, "columns out of range");
+            const Index n_out = Index(G.shape(1));
+            py::array_t<S> out({py::ssize_t(count), py::ssize_t(n_out + 2 * margin)});
+            auto all = columns_mut(out);
+            all.setConstant(S(7));
+            weight_gradient<S>(columns(G), columns(in).middleRows(first, count), all.middleRows(margin, n_out));
+            return out;
+        };
+        return is_float32(g) ? product(float()) : product(double());
+    }, py::arg("g"), py::arg("x"), py::arg("first"), py::arg("count"), py::arg("margin"),
+       "x[:, first:first + count].T @ g as a layer's weight gradient dW = G in^T is computed (weight_gradient.hpp), "
+       "written between `margin` columns of 7s on either side (an output with an outer stride).");
+
     m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
         return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);
     }, py::arg("n"), py::arg("g"), py::arg("h"), py::arg("float32"),

@@ -12,6 +12,7 @@
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
 #include "aevb/parallel.hpp"
+#include "aevb/weight_gradient.hpp"
 
 namespace aevb {
 
@@ -155,12 +156,12 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
         if (by_columns) {
             auto dW = weight(grad_params, d).middleRows(r0, outputs);
-            dW.noalias() = G.middleRows(r0, outputs) * layer_input.transpose();
+            weight_gradient<S>(G.middleRows(r0, outputs), layer_input, dW);
             for (Index j = 0; j < d.n_in; ++j) finite = finite && all_finite(dW.col(j).data(), outputs);
         } else {
             auto dW = weight(grad_params, d).middleCols(w0, weight_columns);
             const auto share_input = layer_input.middleRows(w0, weight_columns);
-            dW.noalias() = G * share_input.transpose();
+            weight_gradient<S>(G, share_input, dW);
             const S g = grad_bound(l);
             const bool certified = g < std::numeric_limits<S>::infinity() &&
                                    certified_finite_product(n, g, magnitude_bound(share_input));
