@@ -769,6 +769,33 @@ def test_weight_gradient_kernel_matches_the_product_and_any_split(dtype):
 
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_dense_forward_kernel_matches_the_product_and_any_split(dtype):
+    """out = W in + b by the step's own kernel: within the rounding bound of an (n_in + 1)-term sum, and
+    bitwise the same for any share of the outputs (rows of W) or of the datapoints (columns of in)."""
+    rng = rng_for("dense forward", dtype)
+    u = np.finfo(dtype).eps / 2
+    for n_out, n_in, n in ((1, 1, 1), (17, 5, 13), (40, 192, 50), (47, 193, 100), (100, 400, 29)):
+        w = rng.standard_normal((n_in, n_out)).astype(dtype)
+        x = rng.standard_normal((n, n_in)).astype(dtype)
+        b = rng.standard_normal(n_out).astype(dtype)
+        out = core.dense_forward(w, x, b)
+        exact = x.astype(np.float64) @ w.astype(np.float64) + b
+        gamma = (n_in + 1) * u / (1 - (n_in + 1) * u)
+        bound = gamma * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64) + np.abs(b))
+        if dtype == np.float64:
+            bound *= 2  # the float64 reference rounds too
+        assert np.all(np.abs(out - exact) <= bound), (n_out, n_in, n)
+        for first, count in ((0, 1), (n_out // 3, n_out - n_out // 3), (n_out - 1, 1)):
+            w_part = np.ascontiguousarray(w[:, first : first + count])
+            part = core.dense_forward(w_part, x, b[first : first + count])
+            assert np.array_equal(part, out[:, first : first + count])
+        for first, count in ((0, 1), (n // 2, n - n // 2)):
+            assert np.array_equal(
+                core.dense_forward(w, x[first : first + count], b), out[first : first + count]
+            )
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
 def test_certified_products_are_finite_and_the_certificate_is_not_loose(dtype):
     info = np.finfo(dtype)
     f32 = dtype == np.float32

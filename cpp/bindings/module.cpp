@@ -457,8 +457,22 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
         };
         return is_float32(g) ? product(float()) : product(double());
     }, py::arg("g"), py::arg("x"), py::arg("first"), py::arg("count"), py::arg("margin"),
-       "x[:, first:first + count].T @ g as a layer's weight gradient dW = G in^T is computed (weight_gradient.hpp), "
+       "x[:, first:first + count].T @ g as a layer's weight gradient dW = G in^T is computed (tile_product.hpp), "
        "written between `margin` columns of 7s on either side (an output with an outer stride).");
+
+    m.def("dense_forward", [](const py::array& w, const py::array& x, const py::array& b) {
+        const auto product = [&](auto scalar) -> py::array {
+            using S = decltype(scalar);
+            const auto W = checked<S>(w, "w", 2), in = checked<S>(x, "x", 2);
+            const auto bias = checked<S>(b, "b", 1);
+            expect(W.shape(0) == in.shape(1) && bias.shape(0) == W.shape(1), "w must be (x.shape[1], b.shape[0])");
+            py::array_t<S> out({in.shape(0), W.shape(1)});
+            dense_forward<S>(columns(W), columns(in), bias.data(), columns_mut(out));
+            return out;
+        };
+        return is_float32(w) ? product(float()) : product(double());
+    }, py::arg("w"), py::arg("x"), py::arg("b"),
+       "x @ w + b as a layer's forward pass computes W in + b (tile_product.hpp).");
 
     m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
         return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);

@@ -12,7 +12,7 @@
 #include "aevb/activations.hpp"
 #include "aevb/layout.hpp"
 #include "aevb/parallel.hpp"
-#include "aevb/weight_gradient.hpp"
+#include "aevb/tile_product.hpp"
 
 namespace aevb {
 
@@ -58,9 +58,8 @@ void mlp_forward(const std::vector<Dense>& layers, const S* params, Activation f
         const auto [c0, cols] = by_columns ? team.share(n) : std::pair<Index, Index>{0, n};
         auto out = buf.out[l].cols(n).block(r0, c0, rows, cols);
         const auto W = weight(params, layers[l]).middleRows(r0, rows);
-        out.colwise() = bias(params, layers[l]).segment(r0, rows);  // then += the product: no zeroing pass
         const ConstMatrixRef<S> in = l == 0 ? input : ConstMatrixRef<S>(buf.out[l - 1].cols(n));
-        out.noalias() += W * in.middleCols(c0, cols);
+        dense_forward<S>(W, in.middleCols(c0, cols), bias(params, layers[l]).data() + r0, out);
         if (l + 1 < layers.size()) activate(f, out.array());
         team.sync();
     }
