@@ -726,14 +726,26 @@ def test_magnitude_bound_is_the_largest_magnitude_or_inf(dtype):
             assert core.magnitude_bound(y, (col + 1) % 10, 1) < np.inf  # a column without it
 
 
+# The kernel of tile_product.hpp in the baseline build (4 floats a packet, 6-column tiles) and in the best
+# one this CPU runs (16 and 12 with AVX-512).
+KERNEL_BUILDS = pytest.mark.parametrize("build", (_core, core), ids=("baseline", "best"))
+
+
+def gamma_bound(terms, magnitudes, dtype):
+    """gamma_terms * magnitudes: how far any order of the sums of `terms` products may round (Higham 3.1),
+    doubled for float64, whose reference rounds too."""
+    u = np.finfo(dtype).eps / 2
+    bound = terms * u / (1 - terms * u) * magnitudes
+    return 2 * bound if dtype == np.float64 else bound
+
+
+@KERNEL_BUILDS
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_weight_gradient_kernel_matches_the_product_and_any_split(dtype):
+def test_weight_gradient_kernel_matches_the_product_and_any_split(build, dtype):
     """dW = G in^T by the step's own kernel: within the rounding bound of an n-term dot product, written only
     inside its block, and bitwise the same for any block of columns (a thread's share) or output stride."""
     rng = rng_for("weight gradient", dtype)
-    u = np.finfo(dtype).eps / 2
-    # rows around the kernel's packets (16 floats or 8 doubles with AVX-512), columns around its tile
-    # widths (12, 6), depths around its block of 192 columns of G
+    # rows around the kernel's packets, columns around its tile widths, depths around its block of 192
     for n_out, n_in, n in (
         (1, 1, 1),
         (7, 3, 5),
@@ -746,53 +758,57 @@ def test_weight_gradient_kernel_matches_the_product_and_any_split(dtype):
     ):
         g = rng.standard_normal((n, n_out)).astype(dtype)
         x = rng.standard_normal((n, n_in)).astype(dtype)
-        whole = core.weight_gradient(g, x, 0, n_in, 0)
+        whole = build.weight_gradient(g, x, 0, n_in, 0)
         exact = x.astype(np.float64).T @ g.astype(np.float64)
-        # |fl - exact| <= gamma_n sum |x||g| for any order of the n products and sums (FMA or not)
-        gamma = n * u / (1 - n * u)
-        bound = gamma * (np.abs(x).astype(np.float64).T @ np.abs(g).astype(np.float64))
-        if dtype == np.float64:
-            bound *= 2  # the float64 reference rounds too
-        assert np.all(np.abs(whole - exact) <= bound), (n_out, n_in, n)
+        magnitudes = np.abs(x).astype(np.float64).T @ np.abs(g).astype(np.float64)
+        assert np.all(np.abs(whole - exact) <= gamma_bound(n, magnitudes, dtype)), (n_out, n_in, n)
         for first, count, margin in (
             (0, n_in, 3),
             (n_in // 3, n_in - n_in // 3, 1),
             (n_in - 1, 1, 0),
         ):
-            block = core.weight_gradient(g, x, first, count, margin)
+            block = build.weight_gradient(g, x, first, count, margin)
             assert np.array_equal(block[:, margin : margin + n_out], whole[first : first + count])
             assert np.all(block[:, :margin] == 7) and np.all(block[:, margin + n_out :] == 7)
     assert np.array_equal(
-        core.weight_gradient(np.zeros((0, 4), dtype), np.zeros((0, 3), dtype), 0, 3, 0),
+        build.weight_gradient(np.zeros((0, 4), dtype), np.zeros((0, 3), dtype), 0, 3, 0),
         np.zeros((3, 4)),
     )
 
 
+@KERNEL_BUILDS
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_dense_forward_kernel_matches_the_product_and_any_split(dtype):
-    """out = W in + b by the step's own kernel: within the rounding bound of an (n_in + 1)-term sum, and
-    bitwise the same for any share of the outputs (rows of W) or of the datapoints (columns of in)."""
+def test_dense_forward_kernel_matches_the_product_and_any_split(build, dtype):
+    """out = W in + b by the step's own kernel, on strided blocks of W, in and out: within the rounding bound
+    of an (n_in + 1)-term sum, written only inside its block, and bitwise the same for any share of the
+    outputs (rows of W) or of the datapoints (columns of in)."""
     rng = rng_for("dense forward", dtype)
-    u = np.finfo(dtype).eps / 2
     for n_out, n_in, n in ((1, 1, 1), (17, 5, 13), (40, 192, 50), (47, 193, 100), (100, 400, 29)):
-        w = rng.standard_normal((n_in, n_out)).astype(dtype)
-        x = rng.standard_normal((n, n_in)).astype(dtype)
+        w = rng.standard_normal((n_in, n_out)).astype(dtype)  # W (n_out x n_in), column-major
+        x = rng.standard_normal((n, n_in + 5)).astype(
+            dtype
+        )  # in: rows 2 .. n_in + 1 of its columns
         b = rng.standard_normal(n_out).astype(dtype)
-        out = core.dense_forward(w, x, b)
-        exact = x.astype(np.float64) @ w.astype(np.float64) + b
-        gamma = (n_in + 1) * u / (1 - (n_in + 1) * u)
-        bound = gamma * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64) + np.abs(b))
-        if dtype == np.float64:
-            bound *= 2  # the float64 reference rounds too
-        assert np.all(np.abs(out - exact) <= bound), (n_out, n_in, n)
-        for first, count in ((0, 1), (n_out // 3, n_out - n_out // 3), (n_out - 1, 1)):
-            w_part = np.ascontiguousarray(w[:, first : first + count])
-            part = core.dense_forward(w_part, x, b[first : first + count])
-            assert np.array_equal(part, out[:, first : first + count])
+        out = build.dense_forward(w, x, b, 0, n_out, 2, 0)
+        x_in = x[:, 2 : 2 + n_in].astype(np.float64)
+        exact = x_in @ w.astype(np.float64) + b
+        magnitudes = np.abs(x_in) @ np.abs(w).astype(np.float64) + np.abs(b)
+        assert np.all(np.abs(out - exact) <= gamma_bound(n_in + 1, magnitudes, dtype)), (
+            n_out,
+            n_in,
+            n,
+        )
+        for first, count, margin in (
+            (0, 1, 2),
+            (n_out // 3, n_out - n_out // 3, 1),
+            (n_out - 1, 1, 0),
+        ):
+            block = build.dense_forward(w, x, b, first, count, 2, margin)
+            assert np.array_equal(block[:, margin : margin + count], out[:, first : first + count])
+            assert np.all(block[:, :margin] == 7) and np.all(block[:, margin + count :] == 7)
         for first, count in ((0, 1), (n // 2, n - n // 2)):
-            assert np.array_equal(
-                core.dense_forward(w, x[first : first + count], b), out[first : first + count]
-            )
+            part = build.dense_forward(w, x[first : first + count], b, 0, n_out, 2, 0)
+            assert np.array_equal(part, out[first : first + count])
 
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))

@@ -460,19 +460,29 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
        "x[:, first:first + count].T @ g as a layer's weight gradient dW = G in^T is computed (tile_product.hpp), "
        "written between `margin` columns of 7s on either side (an output with an outer stride).");
 
-    m.def("dense_forward", [](const py::array& w, const py::array& x, const py::array& b) {
+    m.def("dense_forward", [](const py::array& w, const py::array& x, const py::array& b, Index first, Index count,
+                              Index x_first, Index margin) {
         const auto product = [&](auto scalar) -> py::array {
             using S = decltype(scalar);
             const auto W = checked<S>(w, "w", 2), in = checked<S>(x, "x", 2);
             const auto bias = checked<S>(b, "b", 1);
-            expect(W.shape(0) == in.shape(1) && bias.shape(0) == W.shape(1), "w must be (x.shape[1], b.shape[0])");
-            py::array_t<S> out({in.shape(0), W.shape(1)});
-            dense_forward<S>(columns(W), columns(in), bias.data(), columns_mut(out));
+            const Index n_in = Index(W.shape(0));
+            expect(bias.shape(0) == W.shape(1) && first >= 0 && count >= 0 && first + count <= W.shape(1) &&
+                       x_first >= 0 && x_first + n_in <= in.shape(1) && margin >= 0,
+                   "shapes or ranges out of range");
+            py::array_t<S> out({py::ssize_t(in.shape(0)), py::ssize_t(count + 2 * margin)});
+            auto all = columns_mut(out);
+            all.setConstant(S(7));
+            dense_forward<S>(columns(W).middleRows(first, count), columns(in).middleRows(x_first, n_in),
+                             bias.data() + first, all.middleRows(margin, count));
             return out;
         };
         return is_float32(w) ? product(float()) : product(double());
-    }, py::arg("w"), py::arg("x"), py::arg("b"),
-       "x @ w + b as a layer's forward pass computes W in + b (tile_product.hpp).");
+    }, py::arg("w"), py::arg("x"), py::arg("b"), py::arg("first"), py::arg("count"), py::arg("x_first"),
+       py::arg("margin"),
+       "x[:, x_first:x_first + n_in] @ w[:, first:first + count] + b[first:first + count] (n_in = w.shape[0]) as a "
+       "layer's forward pass computes W in + b (tile_product.hpp): strided blocks of W and in, written between "
+       "`margin` columns of 7s on either side.");
 
     m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
         return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);

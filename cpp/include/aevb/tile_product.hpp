@@ -35,6 +35,7 @@ template <class S> struct Shape {
     // Accumulators kPackets x kCols, plus kPackets rows of A and one broadcast scalar of B, in the registers.
     static constexpr int kCols = std::min(12, (int(EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS) - kPackets - 1) / kPackets);
     static constexpr Index kDepth = 192;  // columns of A per packed block: kRows x kDepth scalars stay in L1
+    static_assert(kCols >= 1, "too few vector registers for a tile");
 };
 
 // B's element (k, j) is at data[k * depth_stride + j * column_stride].
