@@ -82,9 +82,10 @@ struct LayerShare {
 };
 
 // dW's columns need no vector alignment (each is a column of the product's output), so they are split
-// finer than rows: on multiples of 4 columns that also span whole 16-scalar vectors of the layer's weights, so that no cache line holds two threads' columns (where the weights start
-// on a line). The shares, and the optimizer's work that follows them, balance to within 4 columns where
-// n_out is a multiple of 4 (784: 392 and 392, where 16-column shares give 400 and 384).
+// finer than rows: on multiples of 4 columns that also span whole 16-scalar vectors of the layer's weights,
+// so that no cache line holds two threads' columns (where the weights start on a line). The shares, and
+// the optimizer's work that follows them, balance to within 4 columns where n_out is a multiple of 4 (784:
+// 392 and 392, where 16-column shares give 400 and 384).
 inline Index weight_column_granule(Index n_out) {
     return std::max<Index>(4, kColumnAlign / std::gcd(n_out, kColumnAlign));
 }

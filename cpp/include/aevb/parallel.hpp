@@ -36,8 +36,8 @@ inline int thread_index() {
 // columns, see mlp.hpp) and of the datapoints, and they meet at barriers between layers. A step's result is
 // bit-identical for the same team size and build; other team sizes agree to rounding (Eigen's products that
 // remain, such as the gradient passed down, may round a share's rows differently, and partial sums are
-// split differently). The default, a team of one,
-// works alone: its barriers are no-ops, so the same code runs inside other parallel loops.
+// split differently). The default, a team of one, works alone: its barriers are no-ops, so the same code
+// runs inside other parallel loops.
 struct Team {
     int index = 0, size = 1;
 

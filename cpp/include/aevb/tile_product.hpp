@@ -33,7 +33,8 @@ template <class S> struct Shape {
     static constexpr int kPackets = 2;                            // packets of rows per tile
     static constexpr int kRows = kPackets * kWidth;
     // Accumulators kPackets x kCols, plus kPackets rows of A and one broadcast scalar of B, in the registers.
-    static constexpr int kCols = std::min(12, (int(EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS) - kPackets - 1) / kPackets);
+    static constexpr int kRegisters = int(EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS);
+    static constexpr int kCols = std::min(12, (kRegisters - kPackets - 1) / kPackets);
     static constexpr Index kDepth = 192;  // columns of A per packed block: kRows x kDepth scalars stay in L1
     static_assert(kCols >= 1, "too few vector registers for a tile");
 };
@@ -132,10 +133,6 @@ void tile_product(const ConstMatrixRef<S>& A, const StridedOperand<S>& B, Matrix
             for (Index k = 0; k < steps; ++k) {
                 const S* column = A.col(k0 + k).data() + i;
                 S* to = packed + k * packets * W;
-                if (rows == Shape<S>::kRows) {
-                    for (int r = 0; r < Shape<S>::kRows; r += W) pstore(to + r, ploadu<Packet>(column + r));
-                    continue;
-                }
                 for (Index r = 0; r < packets * W; r += W) {
                     if (rows - r >= W) {
                         pstore(to + r, ploadu<Packet>(column + r));
