@@ -80,7 +80,8 @@ inline LayerShare backward_share(const Dense& d, const Team& team) {
 // and the next layer's phase adds the parts for its own datapoints. No thread then reads weights that the
 // other updates, nor the other's rows of the input. On the shared host of bench/RESULTS.md, writing lines
 // the other core has read is what slows a step most in its slow phases; this split made such steps 6.5%
-// faster and left calm ones level (medians of paired rounds). It needs a next layer split by columns, whose phase adds the parts.
+// faster and left calm ones level (medians of paired rounds). It needs a next layer split by columns
+// (datapoints), whose phase adds the parts.
 inline bool input_layer_by_weight_columns(const std::vector<Dense>& layers, const Team& team) {
     return team.size > 1 && layers.size() > 1 && !split_by_columns(layers[0].n_in, team) &&
            split_by_columns(layers[1].n_out, team);
