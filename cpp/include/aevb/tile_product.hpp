@@ -11,7 +11,7 @@
 // layer: 160 against 161 us), without the bias pass. In the two-thread C++ step (bench/compare_steps.py,
 // median of paired rounds): the weight gradients +1.4%, the forward passes another +1.3%. The AVX2 build's
 // products are level with Eigen's (within 4%); the baseline build's (SSE2, no FMA: it runs only where AVX2 is
-// missing) are 6-15% slower, since a broadcast there takes a load and a shuffle.
+// missing) are 6-15% slower.
 //
 // Every element is one chain of multiply-adds (fused where the instruction set has FMA) over the depth in
 // order, in blocks of kDepth whose sums are added in order: the same result for any split of C's rows or
