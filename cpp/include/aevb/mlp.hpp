@@ -191,7 +191,7 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         if (by_columns) {
             auto dW = weight(grad_params, d).middleRows(r0, outputs);
             weight_gradient<S>(G.middleRows(r0, outputs), layer_input, dW);
-            for (Index j = 0; j < d.n_in; ++j) finite = finite && all_finite(dW.col(j).data(), outputs);
+            finite = finite && magnitude_bound(dW) < std::numeric_limits<S>::infinity();  // rows of every column
         } else {
             auto dW = weight(grad_params, d).middleCols(w0, weight_columns);
             const auto share_input = layer_input.middleRows(w0, weight_columns);
