@@ -625,6 +625,32 @@ def adam_epoch_options(batch_size, n_threads):
     }  # fmt: skip
 
 
+def check_guarded_epoch(layout, params, X, n_threads, status):
+    """One epoch of ``X`` as a single minibatch must end with ``status``: "non_finite" leaves ``params``
+    and the optimizer state untouched, and the gradient the step computed (returned) comes with a finite
+    bound; "completed" takes one finite step."""
+    n = X.shape[0]
+    state = np.zeros((2, layout.n_params), params.dtype)
+    before = params.copy()
+    options = adam_epoch_options(batch_size=n, n_threads=n_threads)
+    bound_sum, n_seen, step, got, _ = core.train_epoch(
+        layout, params, state, 0, X, np.arange(n), 0, options
+    )
+    assert got == status
+    if status == "completed":
+        assert (n_seen, step) == (n, 1) and np.isfinite(bound_sum)
+        assert np.all(np.isfinite(params)) and not np.array_equal(params, before)
+        return None
+    assert (n_seen, step) == (0, 0)
+    np.testing.assert_array_equal(params, before)
+    np.testing.assert_array_equal(state, 0)
+    grad = np.empty_like(params)
+    eps = np.zeros((n, layout.n_components), params.dtype)
+    total, _ = core.elbo_step(layout, params, X, eps, grad=grad, n_threads=n_threads)
+    assert np.isfinite(total)
+    return grad
+
+
 @pytest.mark.parametrize("x_value, status", [(5e15, "non_finite"), (1.0, "completed")])
 def test_an_overflowing_weight_gradient_stops_training_before_any_update(x_value, status):
     # The decoder's output layer (64 -> 4, Gaussian) gets a finite gradient G (at most 1e38 here) and finite
@@ -638,25 +664,39 @@ def test_an_overflowing_weight_gradient_stops_training_before_any_update(x_value
     params[hidden_bias : hidden_bias + 64] = 1e10
     output_bias = layout.decoder[1][3]
     params[output_bias + 2 : output_bias + 4] = -14.0  # log-variances: precision e^14
-    state = np.zeros((2, layout.n_params), np.float32)
     X = np.full((8, 2), x_value, np.float32)
-    options = adam_epoch_options(batch_size=8, n_threads=1)
-    before = params.copy()
-    bound_sum, n_seen, step, got, _ = core.train_epoch(
-        layout, params, state, 0, X, np.arange(8), 0, options
-    )
-    assert got == status
+    grad = check_guarded_epoch(layout, params, X, 1, status)
     if status == "non_finite":
-        assert (n_seen, step) == (0, 0)
-        np.testing.assert_array_equal(params, before)
-        np.testing.assert_array_equal(state, 0)
-        grad = np.empty_like(params)  # what the step computed: finite bound, infinite dW
-        total, _ = core.elbo_step(layout, params, X, np.zeros((8, 2), np.float32), grad=grad)
-        assert np.isfinite(total)
         assert np.isinf(grad).any()
-    else:
-        assert (n_seen, step) == (8, 1) and np.isfinite(bound_sum)
-        assert np.all(np.isfinite(params)) and not np.array_equal(params, before)
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
+@pytest.mark.parametrize("x_value, status", [(5e13, "non_finite"), (1.0, "completed")])
+def test_an_overflowing_narrow_layer_weight_gradient_stops_training(x_value, status, n_threads):
+    # Decoder 2 -> 256 -> 256 -> 128 (Gaussian, 64 features, relu units at about 1 and 3.6). Its first layer
+    # has 2 inputs, too few to split dW by columns: each thread writes some rows of every column and reads
+    # them back (no certificate). Its inputs, the latents z ~ 1e17 (the mean head's bias), and its output
+    # gradient G_0 ~ 1.5e22 (from a loss gradient of 6e19 in feature 0's rows, through W_2 = 100 and
+    # W_1 = 0.01) are finite, as is the loss (about 1e35), but every product G_0 z^T overflows: the epoch
+    # must stop with parameters and optimizer state untouched. With data of 1.0 the step is finite (dW
+    # about 2e32) and trains.
+    layout = core.Layout(64, 2, [256, 256], "relu", "gaussian")
+    assert core.training_threads(layout, 64, 1, n_threads) == n_threads
+    mean_head_bias = layout.encoder[-1][3]
+    (_, _, first_weight, b0), (_, _, w1, b1), (_, n_out2, w2, b2) = layout.decoder
+    params = np.zeros(layout.n_params, np.float32)
+    params[mean_head_bias : mean_head_bias + 2] = 1e17  # z = 1e17 + noise; KL about 5e33 per latent
+    params[b0 : b0 + 256] = 1.0  # H_0 = 1 (W_0 = 0)
+    params[w1:b1] = 0.01  # H_1 = 3.56
+    params[b1 : b1 + 256] = 1.0
+    params[w2 : w2 + 256 * n_out2 : n_out2] = 100.0  # feature 0's mean row
+    params[b2 + 64 : b2 + 128] = -14.0  # log-variances: precision e^14
+    X = np.zeros((64, 64), np.float32)
+    X[:, 0] = x_value
+    grad = check_guarded_epoch(layout, params, X, n_threads, status)
+    if status == "non_finite":  # infinite in the first layer's dW only
+        assert np.isinf(grad[first_weight:b0]).all()
+        assert np.isfinite(np.delete(grad, np.s_[first_weight:b0])).all()
 
 
 def test_a_team_certifies_a_hidden_layer_only_by_every_thread_s_bound():
@@ -677,21 +717,9 @@ def test_a_team_certifies_a_hidden_layer_only_by_every_thread_s_bound():
     ):  # W_2: feature 0's log-variance row, from the second thread's units only
         params[w2 + j * n_out2 + 64] = 1e-10
     params[b2 + 64 : b2 + 128] = -14.0  # log-variances: precision e^14
-    state = np.zeros((2, layout.n_params), np.float32)
     X = np.zeros((64, 64), np.float32)
     X[:, 0] = 5e15  # a finite bound, and a loss gradient of about 2e35 in feature 0's rows
-    options = adam_epoch_options(batch_size=64, n_threads=2)
-    before = params.copy()
-    _, n_seen, step, status, _ = core.train_epoch(
-        layout, params, state, 0, X, np.arange(64), 0, options
-    )
-    assert (status, n_seen, step) == ("non_finite", 0, 0)
-    np.testing.assert_array_equal(params, before)
-    grad = np.empty_like(params)
-    total, _ = core.elbo_step(
-        layout, params, X, np.zeros((64, 2), np.float32), grad=grad, n_threads=2
-    )
-    assert np.isfinite(total)
+    grad = check_guarded_epoch(layout, params, X, 2, "non_finite")
     assert np.isinf(grad).any()
 
 
