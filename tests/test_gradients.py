@@ -773,16 +773,17 @@ def test_weight_gradient_kernel_matches_the_product_and_any_split(build, dtype):
     """dW = G in^T by the step's own kernel: within the rounding bound of an n-term dot product, written only
     inside its block, and bitwise the same for any block of columns (a thread's share) or output stride."""
     rng = rng_for("weight gradient", dtype)
-    # rows around the kernel's packets, columns around its tile widths, depths around its block of 192
+    # rows around the kernel's packets, columns around its tile widths, depths around its blocks of at most
+    # 256 (split evenly: 257 as 129 + 128, 600 as 200 x 3)
     for n_out, n_in, n in (
         (1, 1, 1),
         (7, 3, 5),
         (16, 12, 100),
         (17, 13, 100),
-        (33, 25, 191),
-        (40, 30, 192),
-        (47, 12, 193),
-        (100, 29, 400),
+        (33, 25, 255),
+        (40, 30, 256),
+        (47, 12, 257),
+        (100, 29, 600),
     ):
         g = rng.standard_normal((n, n_out)).astype(dtype)
         x = rng.standard_normal((n, n_in)).astype(dtype)
@@ -811,7 +812,7 @@ def test_dense_forward_kernel_matches_the_product_and_any_split(build, dtype):
     of an (n_in + 1)-term sum, written only inside its block, and bitwise the same for any share of the
     outputs (rows of W) or of the datapoints (columns of in)."""
     rng = rng_for("dense forward", dtype)
-    for n_out, n_in, n in ((1, 1, 1), (17, 5, 13), (40, 192, 50), (47, 193, 100), (100, 400, 29)):
+    for n_out, n_in, n in ((1, 1, 1), (17, 5, 13), (40, 256, 50), (47, 257, 100), (100, 600, 29)):
         w = rng.standard_normal((n_in, n_out)).astype(dtype)  # W (n_out x n_in), column-major
         x = rng.standard_normal((n, n_in + 5)).astype(
             dtype
