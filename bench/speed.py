@@ -165,8 +165,9 @@ def gemm_rates(threads, n=4096, repeats=5):
     }
 
 
-def compare_training(X, threads, hidden, batch, repeats):
-    """Datapoints per second over whole epochs, both sides alternating, same data and threads."""
+def compare_training(X, threads, hidden, batch, repeats, round_trips=None):
+    """Datapoints per second over whole epochs, both sides alternating, same data and threads. With a list
+    `round_trips`, appends the threads' cache-line round trip (ns) measured before each of aevb's epochs."""
     torch.set_num_threads(threads)
     model = AEVB(
         n_components=J,
@@ -187,6 +188,8 @@ def compare_training(X, threads, hidden, batch, repeats):
         torch_epoch(vae, opt, data, batch)
         ours, theirs = [], []
         for _ in range(repeats):
+            if round_trips is not None:
+                round_trips.append(core.thread_round_trip_ns())
             ours.append(timed(lambda: model.fit(X)))
             theirs.append(timed(lambda: torch_epoch(vae, opt, data, batch)))
     return summary(ours, len(X)), summary(theirs, len(X))
@@ -308,7 +311,11 @@ def markdown(results):
             " (this one is a virtual machine) absolute rates and the % of peak move with the load from"
             " run to run (the compute-bound GEMM peak moves least). Every full run is"
             " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
-            " are % of that run's GEMM peak:"
+            " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
+            " one of the two threads to the other and back, measured before each of the main training"
+            " figure's repeats (`thread_round_trip_ns`): about 85-105 ns in the host's calm phases, 340-370"
+            " in its slow ones, where a training step, which passes every layer between its threads,"
+            " slows by about a third:"
         ),
         "",
         *history(results),
@@ -355,13 +362,16 @@ def history(results, directory=HERE / "results"):
     runs = [json.loads(p.read_text()) for p in sorted(directory.glob("speed_*.json"))]
     runs = runs if any(r["date"] == results["date"] for r in runs) else [*runs, results]
     lines = [
-        "| run | git | GEMM peak | train datapoints/s | vs PyTorch | % of peak | transform | scoring |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | git | GEMM peak | round trip | train datapoints/s | vs PyTorch | % of peak | transform | scoring |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         train, transform, scoring = headline_rows(r)
+        trips = r.get("round_trip_ns") or []  # recorded since 2026-11-24 10:00 UTC
+        trip = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "-"
         lines.append(
-            f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {train['aevb_per_s']['median']:,.0f} "
+            f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {trip} "
+            f"| {train['aevb_per_s']['median']:,.0f} "
             f"| {train['ratio']:.2f}x | {train['percent_of_gemm_peak']:.1f}% "
             f"| {transform['percent_of_gemm_peak']:.1f}% | {scoring['percent_of_gemm_peak']:.1f}% |"
         )
@@ -433,7 +443,8 @@ def main():
 
     gemm = gemm_rates(threads)
     rows = []
-    ours, theirs = compare_training(X, threads, 500, 100, repeats)
+    round_trips = []  # the host's state while the main figure is measured
+    ours, theirs = compare_training(X, threads, 500, 100, repeats, round_trips)
     rows.append(row("train, datapoints/s (main setting)", ours, theirs, train_flops(500), gemm))
     for t in sorted({1, threads}):
         o, th = compare_training(X[:scale_rows], t, 500, 100, max(2, repeats - 2))
@@ -473,6 +484,7 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "threads": threads,
         "gemm": gemm,
+        "round_trip_ns": round_trips,
         "rows": rows,
         "memory": fit_memory(6000 if args.quick else 60000, threads),
         "machine": environment(),

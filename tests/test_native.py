@@ -177,3 +177,21 @@ def test_the_step_refuses_an_empty_batch():
         core.elbo_step(
             layout, params, np.zeros((0, 5)), np.zeros((0, 2)), "analytic", 1, 1.0, params.copy()
         )
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two processors")
+def test_thread_round_trip_is_measured_on_two_threads():
+    # bench/speed.py labels each run with this latency; it is a time, so only its sanity is asserted.
+    ns = core.thread_round_trip_ns(200)
+    assert 0 < ns < 1e6
+    with pytest.raises(ValueError, match="round_trips must be >= 1; got 0"):
+        core.thread_round_trip_ns(0)
+
+
+def test_thread_round_trip_is_nan_when_openmp_grants_one_thread():
+    code = "from aevb._native import core; print(core.thread_round_trip_ns(10))"
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.stdout.strip().splitlines()[-1] == "nan", out.stderr

@@ -7,8 +7,11 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <limits>
 #include <string>
+#include <thread>
 
 #include "aevb/aevb.hpp"
 
@@ -416,6 +419,37 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
     }, py::arg("n"), py::arg("n_threads"),
        "GFLOP/s of the float32 product this build compiles: the best of 3 (n, n) x (n, n) products, each thread "
        "taking a share of the columns with Eigen's one-thread kernels, as aevb's own passes do.");
+
+    m.def("thread_round_trip_ns", [](Index round_trips) {
+        expect(round_trips >= 1, "round_trips must be >= 1; got " + std::to_string(round_trips));
+        py::gil_scoped_release release;
+        alignas(64) std::atomic<Index> turn{0};  // thread 0 moves on even values, thread 1 on odd ones
+        double ns = std::numeric_limits<double>::quiet_NaN();
+        if (std::thread::hardware_concurrency() < 2) return ns;  // one processor: turns would be time slices
+#pragma omp parallel num_threads(2)
+        {
+            const Team team = Team::of_parallel_region();
+            if (team.size == 2) {
+                const auto t0 = std::chrono::steady_clock::now();
+                for (Index i = 0; i < round_trips; ++i) {
+                    const Index mine = 2 * i + team.index;
+                    while (turn.load(std::memory_order_acquire) != mine) {
+                    }
+                    turn.store(mine + 1, std::memory_order_release);
+                }
+                if (team.leader()) {
+                    while (turn.load(std::memory_order_acquire) != 2 * round_trips) {
+                    }
+                    ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+                         double(round_trips);
+                }
+            }
+        }
+        return ns;
+    }, py::arg("round_trips") = 20000,
+       "Nanoseconds for a cache line to pass from one thread to the other and back (two OpenMP threads taking "
+       "turns on a counter), the price of each barrier and each layer two training threads share; NaN where "
+       "OpenMP grants one thread or there is one processor (bench/speed.py records it with every run).");
 
     m.def("normal_draws", [](uint64_t key, uint64_t stream, uint64_t first, Index rows, Index cols) {
         expect(rows >= 0 && cols >= 0, "rows and cols must be >= 0");
