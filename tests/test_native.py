@@ -18,6 +18,17 @@ def _module(isa):
     return importlib.import_module({"avx2": "aevb._core_avx2", "avx512": "aevb._core_avx512"}[isa])
 
 
+def run_python(code, **env):
+    """`python -c code` in a fresh process with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_the_best_supported_build_is_loaded():
     expected = "avx512" if "avx512" in SUPPORTED else ("avx2" if SUPPORTED else "baseline")
     assert core.isa == expected
@@ -81,10 +92,7 @@ def test_inference_covers_every_row_when_openmp_grants_fewer_threads():
         "      core.encode(layout, params, Y, 3)[3],\n"
         "      np.array_equal(core.score(layout, params, X, 2, 0, 3), core.score(layout, params, X, 2, 0, 1)))\n"
     )
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
+    out = run_python(code, OMP_THREAD_LIMIT="1")
     assert out.stdout.strip().splitlines()[-1].split() == ["True", "True", "False", "True"], (
         out.stderr
     )
@@ -92,15 +100,9 @@ def test_inference_covers_every_row_when_openmp_grants_fewer_threads():
 
 def test_aevb_isa_forces_a_build():
     code = "from aevb._native import core; print(core.isa)"
-    env = dict(os.environ, AEVB_ISA="baseline")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
+    out = run_python(code, AEVB_ISA="baseline")
     assert out.stdout.strip().splitlines()[-1] == "baseline", out.stderr
-    env["AEVB_ISA"] = "sse9"
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
+    out = run_python(code, AEVB_ISA="sse9")
     assert out.returncode != 0 and "AEVB_ISA must be one of" in out.stderr
 
 
@@ -190,8 +192,5 @@ def test_thread_round_trip_is_measured_on_two_threads():
 
 def test_thread_round_trip_is_nan_when_openmp_grants_one_thread():
     code = "from aevb._native import core; print(core.thread_round_trip_ns(10))"
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
+    out = run_python(code, OMP_THREAD_LIMIT="1")
     assert out.stdout.strip().splitlines()[-1] == "nan", out.stderr
