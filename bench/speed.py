@@ -313,7 +313,7 @@ def markdown(results):
             " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
             " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
             " one of the two threads to the other and back, measured before each of the main training"
-            " figure's repeats (`thread_round_trip_ns`): about 75-105 ns in the host's calm phases, 340-400"
+            " figure's repeats (`thread_round_trip_ns`): about 75-135 ns in the host's calm phases, 340-440"
             " in its slow ones, where a training step, which passes every layer between its threads,"
             " slows by about a third:"
         ),
