@@ -651,37 +651,6 @@ def check_guarded_epoch(layout, params, X, n_threads, status):
     return grad
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_an_optimizer_state_that_only_decays_reaches_zero_not_a_denormal(solver):
-    # Feature 0 of X is always 0, so the encoder's input-layer weights from it get gradient 0 in every step
-    # and their optimizer state only decays (Adam's m by 0.9 and v by 0.999, SGD's velocity by 0.9). From
-    # the smallest normal float, one step leads into the denormal range, where b m would round back to m
-    # for a few units and every vector holding one costs a microcode assist: the optimizer flushes such
-    # results to 0, and reads a stored denormal (v here) as 0.
-    layout = core.Layout(4, 2, [8], "tanh", "bernoulli")
-    params = np.empty(layout.n_params, np.float32)
-    core.init_params(layout, 0, params)
-    _, n_out, first_weight, _ = layout.encoder[0]
-    from_feature_0 = slice(first_weight, first_weight + n_out)  # W's column 0
-    tiny = np.finfo(np.float32).tiny
-    state = np.zeros((2, layout.n_params), np.float32)
-    state[0, from_feature_0] = tiny
-    if solver == "adam":  # SGD keeps one buffer
-        state[1, from_feature_0] = tiny / 4  # a denormal
-    X = (rng_for("decaying state", np.float32).random((40, 4)) < 0.5).astype(np.float32)
-    X[:, 0] = 0.0
-    options = {**adam_epoch_options(batch_size=10, n_threads=1), "solver": solver}
-    _, n_seen, step, status, _ = core.train_epoch(
-        layout, params, state, 0, X, np.arange(40), 0, options
-    )
-    assert (status, n_seen, step) == ("completed", 40, 4)
-    np.testing.assert_array_equal(state[0, from_feature_0], 0.0)
-    if solver == "adam":
-        np.testing.assert_array_equal(state[1, from_feature_0], 0.0)
-    assert np.all((state == 0) | (np.abs(state) >= tiny)), "a denormal in the optimizer state"
-    assert np.count_nonzero(state[0]) > n_out  # the other weights' state is not flushed
-
-
 @pytest.mark.parametrize("x_value, status", [(5e15, "non_finite"), (1.0, "completed")])
 def test_an_overflowing_weight_gradient_stops_training_before_any_update(x_value, status):
     # The decoder's output layer (64 -> 4, Gaussian) gets a finite gradient G (at most 1e38 here) and finite

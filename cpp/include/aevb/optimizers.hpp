@@ -6,10 +6,6 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__SSE__) || defined(_M_X64)
-#include <xmmintrin.h>
-#endif
-
 #include "aevb/layout.hpp"
 
 namespace aevb {
@@ -29,26 +25,6 @@ struct OptimizerConfig {
 // Plain loops, one pass per update, which the compiler vectorizes with exact square roots. (Eigen's fast
 // packet sqrt is approximate while its scalar sqrt is exact, so an Eigen expression would round an element
 // differently depending on whether the buffer's alignment puts it in the vectorized body: not reproducible.)
-// While alive, this thread's arithmetic flushes denormal results and inputs to zero (x86's MXCSR FTZ and DAZ
-// bits; elsewhere it does nothing), then restores the mode. An optimizer's state that only decays -- its
-// gradient 0, as for the weights of a pixel that is never on -- would otherwise reach the denormal range and
-// stay there (b m rounds back to m for m of a few denormal units), and every vector holding a denormal costs
-// a microcode assist in each operation: 2,000 such vectors made Adam over 408,000 parameters a third
-// slower, and training the paper's model on Fashion-MNIST left 240 in m after 12 epochs, more with each
-// epoch. Such a state moves no parameter by a representable amount (below the smallest normal,
-// m / (sqrt(v) + epsilon) is under 1e-30): 12 epochs trained to the same bits with and without the flush.
-class DenormalsFlushed {
-  public:
-#if defined(__SSE__) || defined(_M_X64)
-    DenormalsFlushed() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFlushToZero | kDenormalsAreZero); }
-    ~DenormalsFlushed() { _mm_setcsr(saved_); }
-
-  private:
-    static constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
-    unsigned saved_;
-#endif
-};
-
 template <class S> class OptimizerStep {
   public:
     OptimizerStep(const OptimizerConfig& cfg, int64_t step)
@@ -57,7 +33,6 @@ template <class S> class OptimizerStep {
           inv_sqrt_correction2_(S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))))) {}
 
     void apply(Index n, S* params, const S* grad, S* s0, S* s1) const {
-        const DenormalsFlushed flushed{};
         const S lr = S(cfg_.learning_rate), eps = S(cfg_.epsilon);
         switch (cfg_.solver) {
             case Solver::adam: {  // Kingma & Ba 2015, Algorithm 1, with PyTorch's placement of epsilon
