@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -189,7 +190,8 @@ def compare_training(X, threads, hidden, batch, repeats, round_trips=None):
         ours, theirs = [], []
         for _ in range(repeats):
             if round_trips is not None:
-                round_trips.append(core.thread_round_trip_ns())
+                ns = core.thread_round_trip_ns()  # NaN with one thread or processor: stored as null
+                round_trips.append(ns if math.isfinite(ns) else None)
             ours.append(timed(lambda: model.fit(X)))
             theirs.append(timed(lambda: torch_epoch(vae, opt, data, batch)))
     return summary(ours, len(X)), summary(theirs, len(X))
@@ -313,7 +315,7 @@ def markdown(results):
             " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
             " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
             " one of the two threads to the other and back, measured before each of the main training"
-            " figure's repeats (`thread_round_trip_ns`): about 75-135 ns in the host's calm phases, 340-440"
+            " figure's repeats (`thread_round_trip_ns`); on the machine of these results, about 75-135 ns in the host's calm phases, 340-440"
             " in its slow ones, where a training step, which passes every layer between its threads,"
             " slows by about a third:"
         ),
@@ -367,7 +369,9 @@ def history(results, directory=HERE / "results"):
     ]
     for r in runs:
         train, transform, scoring = headline_rows(r)
-        trips = r.get("round_trip_ns") or []  # recorded since 2026-11-24 10:00 UTC
+        trips = [
+            t for t in r.get("round_trip_ns") or [] if t is not None
+        ]  # since 2026-11-24 10:00 UTC
         trip = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "-"
         lines.append(
             f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {trip} "

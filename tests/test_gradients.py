@@ -676,10 +676,10 @@ def test_an_overflowing_narrow_layer_weight_gradient_stops_training(x_value, sta
     # Decoder 2 -> 256 -> 256 -> 128 (Gaussian, 64 features, relu units at about 1 and 3.6). Its first layer
     # has 2 inputs, too few to split dW by columns: each thread writes some rows of every column and reads
     # them back (no certificate). Its inputs, the latents z ~ 1e17 (the mean head's bias), and its output
-    # gradient G_0 ~ 1.5e22 (from a loss gradient of 6e19 in feature 0's rows, through W_2 = 100 and
-    # W_1 = 0.01) are finite, as is the loss (about 1e35), but every product G_0 z^T overflows: the epoch
-    # must stop with parameters and optimizer state untouched. With data of 1.0 the step is finite (dW
-    # about 2e32) and trains.
+    # gradient G_0 ~ 2.4e20 (from a loss gradient of 9.4e17 in feature 0's rows, already divided by the 64
+    # datapoints, through W_2 = 100 and W_1 = 0.01) are finite, as is the loss (about 7e35), but dW = G_0 z^T,
+    # 64 terms of 2.4e37, overflows: the epoch must stop with parameters and optimizer state untouched.
+    # With data of 1.0 the step is finite (dW about 3e30) and trains.
     layout = core.Layout(64, 2, [256, 256], "relu", "gaussian")
     assert core.training_threads(layout, 64, 1, n_threads) == n_threads
     mean_head_bias = layout.encoder[-1][3]

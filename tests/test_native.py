@@ -181,7 +181,10 @@ def test_the_step_refuses_an_empty_batch():
         )
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two processors")
+@pytest.mark.skipif(
+    not core.openmp or not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs OpenMP and two processors this process may run on",
+)
 def test_thread_round_trip_is_measured_on_two_threads():
     # bench/speed.py labels each run with this latency; it is a time, so only its sanity is asserted.
     ns = core.thread_round_trip_ns(200)
@@ -193,4 +196,17 @@ def test_thread_round_trip_is_measured_on_two_threads():
 def test_thread_round_trip_is_nan_when_openmp_grants_one_thread():
     code = "from aevb._native import core; print(core.thread_round_trip_ns(10))"
     out = run_python(code, OMP_THREAD_LIMIT="1")
+    assert out.stdout.strip().splitlines()[-1] == "nan", out.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_thread_round_trip_is_nan_on_one_processor():
+    # Two threads on one processor would take turns by the scheduler's time slices (milliseconds each).
+    code = (
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from aevb._native import core\n"
+        "print(core.thread_round_trip_ns(10))\n"
+    )
+    out = run_python(code)
     assert out.stdout.strip().splitlines()[-1] == "nan", out.stderr

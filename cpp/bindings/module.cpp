@@ -11,7 +11,6 @@
 #include <chrono>
 #include <limits>
 #include <string>
-#include <thread>
 
 #include "aevb/aevb.hpp"
 
@@ -423,33 +422,44 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
     m.def("thread_round_trip_ns", [](Index round_trips) {
         expect(round_trips >= 1, "round_trips must be >= 1; got " + std::to_string(round_trips));
         py::gil_scoped_release release;
-        alignas(64) std::atomic<Index> turn{0};  // thread 0 moves on even values, thread 1 on odd ones
         double ns = std::numeric_limits<double>::quiet_NaN();
-        if (std::thread::hardware_concurrency() < 2) return ns;  // one processor: turns would be time slices
+#ifdef _OPENMP
+        if (omp_get_num_procs() < 2) return ns;  // one processor available: turns would be time slices
+#endif
+        alignas(64) std::atomic<Index> turn{0};  // thread 0 moves on even values, thread 1 on odd ones
+        std::atomic<bool> gave_up{false};        // after a second: the threads share one processor after all
 #pragma omp parallel num_threads(2)
         {
             const Team team = Team::of_parallel_region();
             if (team.size == 2) {
-                const auto t0 = std::chrono::steady_clock::now();
-                for (Index i = 0; i < round_trips; ++i) {
-                    const Index mine = 2 * i + team.index;
-                    while (turn.load(std::memory_order_acquire) != mine) {
+                team.sync();  // both awake before the clock starts
+                const auto t0 = std::chrono::steady_clock::now(), deadline = t0 + std::chrono::seconds(1);
+                const auto wait_for = [&](Index value) {
+                    for (unsigned spins = 1; turn.load(std::memory_order_acquire) != value; ++spins) {
+                        if (gave_up.load(std::memory_order_relaxed)) return false;
+                        if (spins % 1024 == 0 && std::chrono::steady_clock::now() > deadline) {
+                            gave_up.store(true, std::memory_order_relaxed);
+                            return false;
+                        }
                     }
-                    turn.store(mine + 1, std::memory_order_release);
+                    return true;
+                };
+                bool done = true;
+                for (Index i = 0; i < round_trips && done; ++i) {
+                    done = wait_for(2 * i + team.index);
+                    if (done) turn.store(2 * i + team.index + 1, std::memory_order_release);
                 }
-                if (team.leader()) {
-                    while (turn.load(std::memory_order_acquire) != 2 * round_trips) {
-                    }
+                if (team.leader() && done && wait_for(2 * round_trips))
                     ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
                          double(round_trips);
-                }
             }
         }
         return ns;
     }, py::arg("round_trips") = 20000,
        "Nanoseconds for a cache line to pass from one thread to the other and back (two OpenMP threads taking "
        "turns on a counter), the price of each barrier and each layer two training threads share; NaN where "
-       "OpenMP grants one thread or there is one processor (bench/speed.py records it with every run).");
+       "OpenMP grants one thread, one processor is available, or the turns take over a second in all "
+       "(bench/speed.py records it with every run).");
 
     m.def("normal_draws", [](uint64_t key, uint64_t stream, uint64_t first, Index rows, Index cols) {
         expect(rows >= 0 && cols >= 0, "rows and cols must be >= 0");

@@ -11,7 +11,7 @@
 // layer: 160 against 161 us), without the bias pass. In the two-thread C++ step (bench/compare_steps.py,
 // median of paired rounds): the weight gradients +1.4%, the forward passes another +1.3%. The AVX2 build's
 // products are level with Eigen's (within 4%); the baseline build's (SSE2, no FMA: it runs only where AVX2 is
-// missing) are 6-15% slower. Depth blocks of equal length up to 256 steps, rather than 192 and a short rest
+// missing) are 6-15% slower. Depth blocks of equal length (to a step) up to 256 steps, rather than 192 and a short rest
 // (392 as 192 + 192 + 8), made the forward products 2-3% faster (hot) and the step 0.6% (paired rounds).
 //
 // Every element is one chain of multiply-adds (fused where the instruction set has FMA) over the depth in
@@ -38,7 +38,8 @@ template <class S> struct Shape {
     // Accumulators kPackets x kCols, plus kPackets rows of A and one broadcast scalar of B, in the registers.
     static constexpr int kRegisters = int(EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS);
     static constexpr int kCols = std::min(12, (kRegisters - kPackets - 1) / kPackets);
-    // Columns of A per packed block, at most: kRows x kMaxDepth scalars (32 KB with AVX-512) stay in L1.
+    // Columns of A per packed block, at most: kRows x kMaxDepth scalars, 32 KB with AVX-512, which leaves room
+    // in this host's 48 KB L1 (bench/RESULTS.md; not measured on CPUs with a 32 KB L1).
     static constexpr Index kMaxDepth = 256;
     static_assert(kCols >= 1, "too few vector registers for a tile");
 };
@@ -127,13 +128,12 @@ void tile_product(const ConstMatrixRef<S>& A, const StridedOperand<S>& B, Matrix
             for (Index i = 0; i < out.rows(); ++i) out(i, j) = bias ? bias[i] : S(0);
         return;
     }
-    // The depth in blocks of equal length (392: 196 + 196, not 256 + 136), so that no block is short: each
-    // block writes or adds every tile of C once.
+    // The depth in as few blocks as fit, their lengths differing by at most one step (392: 196 + 196, not
+    // 256 + 136), so that no block is short: each block writes or adds every tile of C once.
     const Index blocks = (depth + Shape<S>::kMaxDepth - 1) / Shape<S>::kMaxDepth;
-    const Index block_depth = (depth + blocks - 1) / blocks;
     alignas(64) S packed[Shape<S>::kRows * Shape<S>::kMaxDepth];  // A's block: for each step, its rows
-    for (Index k0 = 0; k0 < depth; k0 += block_depth) {
-        const Index steps = std::min(block_depth, depth - k0);
+    for (Index b = 0, k0 = 0, steps = 0; b < blocks; ++b, k0 += steps) {
+        steps = depth / blocks + (b < depth % blocks ? 1 : 0);
         const Start start = k0 > 0 ? Start::output : bias ? Start::bias : Start::zero;
         for (Index i = 0; i < out.rows(); i += Shape<S>::kRows) {
             const Index rows = std::min<Index>(Shape<S>::kRows, out.rows() - i);
