@@ -315,9 +315,9 @@ def markdown(results):
             " kept in bench/results/speed_*.json, with the commit it measured; the last three columns"
             " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
             " one of the two threads to the other and back, measured before each of the main training"
-            " figure's repeats (`thread_round_trip_ns`); on the machine of these results, about 75-135 ns in the host's calm phases, 340-440"
-            " in its slow ones, where a training step, which passes every layer between its threads,"
-            " slows by about a third:"
+            " figure's repeats (`thread_round_trip_ns`). On the machine of these results it is about"
+            " 75-135 ns in the host's calm phases and 340-440 ns in its slow ones, where a training step,"
+            " which passes every layer between its threads, slows by about a third:"
         ),
         "",
         *history(results),
@@ -369,9 +369,8 @@ def history(results, directory=HERE / "results"):
     ]
     for r in runs:
         train, transform, scoring = headline_rows(r)
-        trips = [
-            t for t in r.get("round_trip_ns") or [] if t is not None
-        ]  # since 2026-11-24 10:00 UTC
+        # recorded since 2026-11-24 10:00 UTC; null where it could not be measured
+        trips = [t for t in r.get("round_trip_ns") or [] if t is not None]
         trip = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "-"
         lines.append(
             f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {trip} "

@@ -11,8 +11,9 @@
 // layer: 160 against 161 us), without the bias pass. In the two-thread C++ step (bench/compare_steps.py,
 // median of paired rounds): the weight gradients +1.4%, the forward passes another +1.3%. The AVX2 build's
 // products are level with Eigen's (within 4%); the baseline build's (SSE2, no FMA: it runs only where AVX2 is
-// missing) are 6-15% slower. Depth blocks of equal length (to a step) up to 256 steps, rather than 192 and a short rest
-// (392 as 192 + 192 + 8), made the forward products 2-3% faster (hot) and the step 0.6% (paired rounds).
+// missing) are 6-15% slower. Depth blocks of equal length (to a step) up to 256 steps, rather than 192 and a
+// short rest (392 as 192 + 192 + 8), made the forward products 2-3% faster (hot) and the step 0.6% (paired
+// rounds).
 //
 // Every element is one chain of multiply-adds (fused where the instruction set has FMA) over the depth in
 // order, in blocks whose sums are added in order: the same result for any split of C's rows or columns
