@@ -814,9 +814,8 @@ def test_dense_forward_kernel_matches_the_product_and_any_split(build, dtype):
     rng = rng_for("dense forward", dtype)
     for n_out, n_in, n in ((1, 1, 1), (17, 5, 13), (40, 256, 50), (47, 257, 100), (100, 600, 29)):
         w = rng.standard_normal((n_in, n_out)).astype(dtype)  # W (n_out x n_in), column-major
-        x = rng.standard_normal((n, n_in + 5)).astype(
-            dtype
-        )  # in: rows 2 .. n_in + 1 of its columns
+        # in: rows 2 .. n_in + 1 of its columns
+        x = rng.standard_normal((n, n_in + 5)).astype(dtype)
         b = rng.standard_normal(n_out).astype(dtype)
         out = build.dense_forward(w, x, b, 0, n_out, 2, 0)
         x_in = x[:, 2 : 2 + n_in].astype(np.float64)

@@ -92,7 +92,9 @@ void tile(const S* A, const StridedOperand<S>& B, Index depth, S* out, Index ld_
             for (int r = 0; r < P; ++r) acc[r][c] = pmadd(a[r], bc, acc[r][c]);
         }
     }
-    if (rows == P * W) {  // a whole tile
+    // A whole tile writes its packets directly: through store() instead, the weight gradients measured 3-6%
+    // slower (hot, one thread's share of the 784 x 500 layers).
+    if (rows == P * W) {
         for (int c = 0; c < C; ++c)
             for (int r = 0; r < P; ++r) {
                 S* to = out + c * ld_out + r * W;
