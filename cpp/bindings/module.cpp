@@ -147,6 +147,18 @@ py::tuple elbo_step_impl(const Layout& layout, const py::array& params, const py
     return py::make_tuple(total, per_row);
 }
 
+OptimizerConfig optimizer_config(const py::dict& o) {
+    OptimizerConfig cfg;
+    cfg.solver = parse_solver(o["solver"].cast<std::string>());
+    cfg.learning_rate = o["learning_rate"].cast<double>();
+    cfg.beta_1 = o["beta_1"].cast<double>();
+    cfg.beta_2 = o["beta_2"].cast<double>();
+    cfg.epsilon = o["epsilon"].cast<double>();
+    cfg.momentum = o["momentum"].cast<double>();
+    cfg.nesterov = o["nesterov"].cast<bool>();
+    return cfg;
+}
+
 template <class S>
 py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array state, int64_t step, const py::array& X,
                            const py::array_t<int64_t, py::array::c_style>& rows, uint64_t epoch, const py::dict& o) {
@@ -163,13 +175,7 @@ py::tuple train_epoch_impl(const Layout& layout, py::array params, py::array sta
     opt.algorithm = parse<Algorithm>("algorithm", o["algorithm"].cast<std::string>(),
                                      {{"aevb", Algorithm::aevb}, {"wake-sleep", Algorithm::wake_sleep}});
     opt.step = {parse_objective(o["objective"].cast<std::string>()), o["n_samples"].cast<Index>(), o["beta"].cast<double>()};
-    opt.optimizer.solver = parse_solver(o["solver"].cast<std::string>());
-    opt.optimizer.learning_rate = o["learning_rate"].cast<double>();
-    opt.optimizer.beta_1 = o["beta_1"].cast<double>();
-    opt.optimizer.beta_2 = o["beta_2"].cast<double>();
-    opt.optimizer.epsilon = o["epsilon"].cast<double>();
-    opt.optimizer.momentum = o["momentum"].cast<double>();
-    opt.optimizer.nesterov = o["nesterov"].cast<bool>();
+    opt.optimizer = optimizer_config(o);
     opt.batch_size = o["batch_size"].cast<Index>();
     opt.alpha = o["alpha"].cast<double>();
     opt.n_total = o["n_total"].cast<double>();
@@ -527,6 +533,24 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
        "x[:, x_first:x_first + n_in] @ w[:, first:first + count] + b[first:first + count] (n_in = w.shape[0]) as a "
        "layer's forward pass computes W in + b (tile_product.hpp): strided blocks of W and in, written between "
        "`margin` columns of 7s on either side.");
+
+    m.def("optimizer_update", [](py::array params, const py::array& grad, py::array state, int64_t step,
+                                 const py::dict& options) {
+        const auto update = [&](auto scalar) {
+            using S = decltype(scalar);
+            auto p = checked<S>(params, "params", 1);
+            const auto g = checked<S>(grad, "grad", 1);
+            auto st = checked<S>(state, "state", 2);
+            const Index n = Index(p.shape(0));
+            expect(g.shape(0) == n && st.shape(0) == 2 && st.shape(1) == n && step >= 1,
+                   "grad must match params, state must be (2, len(params)), step >= 1");
+            OptimizerStep<S>(optimizer_config(options), step)
+                .apply(n, p.mutable_data(), g.data(), st.mutable_data(), st.mutable_data() + n);
+        };
+        is_float32(params) ? update(float()) : update(double());
+    }, py::arg("params"), py::arg("grad"), py::arg("state"), py::arg("step"), py::arg("options"),
+       "One optimizer update, number `step`, of params and state (the moments, as train_epoch's state) in place, "
+       "from grad: what a training step applies to each range it owns (optimizers.hpp).");
 
     m.def("certified_finite_product", [](Index n, double g, double h, bool float32) {
         return float32 ? certified_finite_product<float>(n, float(g), float(h)) : certified_finite_product<double>(n, g, h);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "aevb/layout.hpp"
 
@@ -30,7 +31,22 @@ template <class S> class OptimizerStep {
     OptimizerStep(const OptimizerConfig& cfg, int64_t step)
         : cfg_(cfg),
           step_size_(S(cfg.learning_rate) / (S(1) - S(std::pow(cfg.beta_1, double(step))))),
-          inv_sqrt_correction2_(S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))))) {}
+          inv_sqrt_correction2_(S(1) / S(std::sqrt(1.0 - std::pow(cfg.beta_2, double(step))))),
+          smallest_kept_(adam_flushes_subnormals(cfg, inv_sqrt_correction2_) ? std::numeric_limits<S>::min() : S(0)) {}
+
+    // Adam stores a moment below the smallest normal number 2^-e as 0, when epsilon is large enough that no
+    // subnormal v can move the denominator: sqrt(v) c < 2^(-e/2) c, c = 1/sqrt(1 - beta_2^t), must stay
+    // under a quarter of epsilon's ulp, so that sqrt(v) c + eps rounds to eps either way (float32, t = 1,
+    // beta_2 = 0.999: epsilon >= 4.6e-10; the default is 1e-8). Why: where a pixel is almost never on, its
+    // weights' m decays by beta_1 into the subnormals and stays there (0.9 m rounds back to m), and every
+    // operation on a subnormal costs a microcode assist: thousands of them slow Adam by a third. A flushed m
+    // changes an update by at most step_size 2^-e / eps (1e-32 at the defaults), below the rounding of any
+    // parameter larger than about 1e-24 in magnitude; so does a flushed v, through the next steps' v.
+    static bool adam_flushes_subnormals(const OptimizerConfig& cfg, S inv_sqrt_correction2) {
+        const double smallest_sqrt = std::sqrt(double(std::numeric_limits<S>::min()));
+        const double quarter_ulp = cfg.epsilon * double(std::numeric_limits<S>::epsilon()) / 8;
+        return 2 * smallest_sqrt * double(inv_sqrt_correction2) <= quarter_ulp;  // 2: the product's rounding
+    }
 
     void apply(Index n, S* params, const S* grad, S* s0, S* s1) const {
         const S lr = S(cfg_.learning_rate), eps = S(cfg_.epsilon);
@@ -39,8 +55,10 @@ template <class S> class OptimizerStep {
                 const S b1 = S(cfg_.beta_1), b2 = S(cfg_.beta_2);
                 for (Index i = 0; i < n; ++i) {
                     const S g = grad[i];
-                    s0[i] = b1 * s0[i] + (S(1) - b1) * g;      // m = b1 m + (1 - b1) g
-                    s1[i] = b2 * s1[i] + (S(1) - b2) * g * g;  // v = b2 v + (1 - b2) g^2
+                    const S m = b1 * s0[i] + (S(1) - b1) * g;      // m = b1 m + (1 - b1) g
+                    const S v = b2 * s1[i] + (S(1) - b2) * g * g;  // v = b2 v + (1 - b2) g^2
+                    s0[i] = std::abs(m) < smallest_kept_ ? S(0) : m;  // a select: the loop stays vectorized
+                    s1[i] = v < smallest_kept_ ? S(0) : v;
                     params[i] -= step_size_ * s0[i] / (std::sqrt(s1[i]) * inv_sqrt_correction2_ + eps);
                 }
                 break;
@@ -65,6 +83,7 @@ template <class S> class OptimizerStep {
   private:
     OptimizerConfig cfg_;
     S step_size_, inv_sqrt_correction2_;  // Adam: lr / (1 - beta_1^t) and 1 / sqrt(1 - beta_2^t)
+    S smallest_kept_;                     // Adam: moments below it are stored as 0 (the smallest normal, or 0)
 };
 
 }  // namespace aevb

@@ -1,0 +1,138 @@
+"""The optimizer updates (optimizers.hpp) against their formulas in numpy's IEEE arithmetic, and Adam's
+storing of subnormal moments as zero: only where epsilon makes it invisible in the denominator."""
+
+import math
+
+import numpy as np
+import pytest
+
+from aevb import AEVB, _core
+from aevb._native import core
+
+BUILDS = pytest.mark.parametrize("build", (_core, core), ids=("baseline", "best"))
+ADAM = {
+    "solver": "adam", "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+    "momentum": 0.9, "nesterov": True,
+}  # fmt: skip
+
+
+def adam_reference(p, g, m, v, t, options, dtype):
+    """One Adam update in dtype, in the order optimizers.hpp computes it (no fused multiply-adds), with no
+    flushing: returns the new (p, m, v)."""
+    one = dtype(1)
+    b1, b2, eps = dtype(options["beta_1"]), dtype(options["beta_2"]), dtype(options["epsilon"])
+    step_size = dtype(options["learning_rate"]) / (one - dtype(options["beta_1"] ** t))
+    inv_sqrt_correction2 = one / dtype(math.sqrt(1 - options["beta_2"] ** t))
+    with np.errstate(under="ignore"):
+        m = b1 * m + (one - b1) * g
+        v = b2 * v + (one - b2) * g * g
+        p = p - step_size * m / (np.sqrt(v) * inv_sqrt_correction2 + eps)
+    return p, m, v
+
+
+def adam_case(dtype, n=1000, seed=0):
+    """Parameters, gradients and moments of every kind Adam meets: normal moments, moments a few steps from
+    the subnormals (m decaying under a zero gradient, v under a tiny one), subnormal ones, and zeros."""
+    rng = np.random.default_rng(seed)
+    tiny = np.finfo(dtype).tiny
+    p = rng.normal(0, 0.05, n).astype(dtype)
+    g = rng.normal(0, 1e-3, n).astype(dtype)
+    m = rng.normal(0, 1e-3, n).astype(dtype)
+    v = np.abs(rng.normal(0, 1e-6, n)).astype(dtype)
+    # within a factor 1.2 of the smallest normal: 0.9 m and 0.999 v may fall below
+    near = slice(0, n // 4)
+    g[near] = 0
+    m[near] = (tiny * rng.uniform(-1.2, 1.2, n // 4)).astype(dtype)
+    v[near] = (tiny * rng.uniform(0, 1.002, n // 4)).astype(dtype)
+    sub = slice(n // 4, n // 2)  # already subnormal (as stored by an IEEE run) or zero
+    g[sub] = 0
+    m[sub] = (tiny * rng.uniform(-1, 1, n // 4) * rng.choice([0, 1e-3, 1], n // 4)).astype(dtype)
+    v[sub] = (tiny * rng.uniform(0, 1, n // 4) * rng.choice([0, 1e-3, 1], n // 4)).astype(dtype)
+    return p, g, m, v
+
+
+def subnormal(x):
+    return (x != 0) & (np.abs(x) < np.finfo(x.dtype).tiny)
+
+
+def update(build, p, g, m, v, t, options):
+    p, state = p.copy(), np.stack([m, v])
+    build.optimizer_update(p, g, state, t, options)
+    return p, state[0], state[1]
+
+
+@BUILDS
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("t", (1, 10, 10_000))
+def test_adam_with_a_tiny_epsilon_is_its_formula_bit_for_bit(build, dtype, t):
+    # epsilon = 1e-30 is below where a subnormal v could be hidden by it (float32; float64's bar is 3e-136
+    # at t = 1), so subnormal moments must be kept exactly, as IEEE arithmetic leaves them.
+    options = dict(ADAM, epsilon=1e-30 if dtype == np.float32 else 1e-150)
+    p, g, m, v = adam_case(dtype)
+    got = update(build, p, g, m, v, t, options)
+    expected = adam_reference(p, g, m, v, t, options, dtype)
+    for name, a, b in zip("pmv", got, expected):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    # the case has some to keep
+    assert subnormal(got[1]).sum() > 50 and subnormal(got[2]).sum() > 50
+
+
+@BUILDS
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("t", (1, 10, 10_000))
+def test_adam_stores_subnormal_moments_as_zero_and_moves_no_parameter_bit(build, dtype, t):
+    p, g, m, v = adam_case(dtype)
+    got_p, got_m, got_v = update(build, p, g, m, v, t, ADAM)
+    ref_p, ref_m, ref_v = adam_reference(p, g, m, v, t, ADAM, dtype)
+    assert subnormal(ref_m).sum() > 50 and subnormal(ref_v).sum() > 50  # IEEE arithmetic keeps some
+    np.testing.assert_array_equal(got_m, np.where(subnormal(ref_m), 0, ref_m))
+    np.testing.assert_array_equal(got_v, np.where(subnormal(ref_v), 0, ref_v))
+    np.testing.assert_array_equal(got_p, ref_p)
+
+
+@pytest.mark.parametrize("t, smallest", [(1, 4.6e-10), (10_000, 1.455e-11)])
+def test_adam_flushes_exactly_where_a_subnormal_v_cannot_move_the_denominator(t, smallest):
+    # For float32 the bar is 16 sqrt(2^-126) c / 2^-23 with c = 1/sqrt(1 - beta_2^t): 4.6e-10 at t = 1,
+    # 1.455e-11 once c is about 1. Above it, the largest subnormal v's term sqrt(v) c is invisible next to
+    # epsilon; below it, the moments stay as IEEE arithmetic leaves them.
+    f32 = np.float32
+    c = f32(1) / f32(math.sqrt(1 - 0.999**t))
+    largest_subnormal = np.nextafter(np.finfo(f32).tiny, f32(0))
+    p, g, m, v = adam_case(f32)
+
+    def moments(eps):
+        return np.stack(update(core, p, g, m, v, t, dict(ADAM, epsilon=eps))[1:])
+
+    for eps in (smallest * 1.01, smallest * 10, 1e-8, 0.1):
+        assert np.sqrt(largest_subnormal) * c + f32(eps) == f32(eps)
+        assert not subnormal(moments(eps)).any()
+    for eps in (smallest * 0.99, 1e-20):
+        assert subnormal(moments(eps)).any()
+
+
+def test_training_past_a_no_longer_used_input_leaves_no_subnormal_moment():
+    # Feature 0 is on in the first fit and off in the next 1,000 steps: the gradient of the encoder's weights
+    # from it is then exactly 0, and their m decays by 0.9 a step into the subnormals, where IEEE arithmetic
+    # leaves it (0.9 m rounds back to m). At the default epsilon those moments are stored as 0.
+    rng = np.random.default_rng(0)
+    X = (rng.random((50, 8)) < 0.5).astype(np.float32)
+    for epsilon, subnormals in ((1e-30, True), (1e-8, False)):
+        model = AEVB(
+            n_components=2, hidden_layer_sizes=(4,), batch_size=10, max_iter=20, epsilon=epsilon,
+            random_state=0, warm_start=True,
+        ).fit(X)  # fmt: skip
+        X_off = X.copy()
+        X_off[:, 0] = 0
+        model.set_params(max_iter=200, n_iter_no_change=200).fit(X_off)
+        assert model.n_iter_ == 220
+        assert subnormal(model._optimizer_state).any() == subnormals, epsilon
+
+
+def test_optimizer_update_checks_its_arguments():
+    p = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match=r"state must be \(2, len\(params\)\)"):
+        core.optimizer_update(p, p.copy(), np.zeros((2, 3), np.float32), 1, ADAM)
+    with pytest.raises(ValueError, match="step >= 1"):
+        core.optimizer_update(p, p.copy(), np.zeros((2, 4), np.float32), 0, ADAM)
+    with pytest.raises(ValueError, match="grad must have dtype float32"):
+        core.optimizer_update(p, np.zeros(4), np.zeros((2, 4), np.float32), 1, ADAM)
