@@ -1,5 +1,6 @@
-"""The optimizer updates (optimizers.hpp) against their formulas in numpy's IEEE arithmetic, and Adam's
-storing of subnormal moments as zero: only where epsilon makes it invisible in the denominator."""
+"""The optimizer updates (optimizers.hpp) against their formulas in numpy's IEEE arithmetic, and the
+storing of subnormal states as zero: Adam's moments only where epsilon makes it invisible in the
+denominator, SGD's velocity always."""
 
 import math
 
@@ -126,6 +127,39 @@ def test_training_past_a_no_longer_used_input_leaves_no_subnormal_moment():
         model.set_params(max_iter=200, n_iter_no_change=200).fit(X_off)
         assert model.n_iter_ == 220
         assert subnormal(model._optimizer_state).any() == subnormals, epsilon
+
+
+def other_reference(p, g, s0, options, dtype):
+    """One Adagrad or SGD update in dtype, as optimizers.hpp computes it, with no flushing: (p, s0)."""
+    lr, eps, mom = (dtype(options[k]) for k in ("learning_rate", "epsilon", "momentum"))
+    with np.errstate(under="ignore"):
+        if options["solver"] == "adagrad":
+            s0 = s0 + g * g
+            return p - lr * g / (np.sqrt(s0) + eps), s0
+        s0 = mom * s0 - lr * g
+        return p + (mom * s0 - lr * g if options["nesterov"] else s0), s0
+
+
+@BUILDS
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("solver, nesterov", [("adagrad", True), ("sgd", True), ("sgd", False)])
+def test_adagrad_and_sgd_are_their_formulas_with_subnormal_velocities_stored_as_zero(
+    build, dtype, solver, nesterov
+):
+    # Adagrad's sum of squares only grows: it is its formula bit for bit. SGD's velocity decays like Adam's m
+    # and is stored as 0 below the smallest normal number, which moves no parameter bit here.
+    options = dict(ADAM, solver=solver, nesterov=nesterov, learning_rate=0.01)
+    p, g, s0, _ = adam_case(dtype)
+    if solver == "adagrad":
+        s0 = np.abs(s0)
+    got_p, state = p.copy(), np.stack([s0, np.zeros_like(s0)])
+    build.optimizer_update(got_p, g, state, 7, options)
+    ref_p, ref_s0 = other_reference(p, g, s0, options, dtype)
+    flushed = subnormal(ref_s0) if solver == "sgd" else np.zeros(len(p), bool)
+    assert flushed.sum() > 50 or solver == "adagrad"
+    np.testing.assert_array_equal(state[0], np.where(flushed, 0, ref_s0))
+    np.testing.assert_array_equal(state[1], 0)
+    np.testing.assert_array_equal(got_p, ref_p)
 
 
 def test_optimizer_update_checks_its_arguments():

@@ -114,7 +114,8 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         number as 0, where they cannot move the denominator: arithmetic on such subnormal numbers
         is many times slower, and a weight whose gradient stays 0 would keep one for good.
     momentum : float, default=0.9
-        SGD momentum.
+        SGD momentum. Velocities below the smallest normal number are stored as 0, for the
+        same reason as Adam's moments.
     nesterovs_momentum : bool, default=True
         Use Nesterov's momentum with SGD.
 

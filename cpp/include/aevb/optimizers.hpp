@@ -70,9 +70,13 @@ template <class S> class OptimizerStep {
                 }
                 break;
             case Solver::sgd: {  // v = momentum v - lr g; p += v, or p += momentum v - lr g (Nesterov)
-                const S mom = S(cfg_.momentum);
+                // A velocity below the smallest normal number is stored as 0: under a zero gradient it decays
+                // into the subnormals and stays there, as Adam's m does. Flushed, it changes a parameter by
+                // less than that number, which moves no bit of one larger than about 4e-31 in magnitude.
+                const S mom = S(cfg_.momentum), smallest_normal = std::numeric_limits<S>::min();
                 for (Index i = 0; i < n; ++i) {
-                    s0[i] = mom * s0[i] - lr * grad[i];
+                    const S v = mom * s0[i] - lr * grad[i];
+                    s0[i] = std::abs(v) < smallest_normal ? S(0) : v;
                     params[i] += cfg_.nesterov ? mom * s0[i] - lr * grad[i] : s0[i];
                 }
                 break;
