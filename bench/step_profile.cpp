@@ -36,11 +36,10 @@ std::vector<ThreadStamps> stamps;
 
 // The barriers of one step of this model, in order, named by the phase each one closes.
 const char* const kPhases[] = {
-    "gather the minibatch, draw the noise", "encoder 784 -> 500 forward", "encoder sums, tanh, heads",
-    "reparameterize",                       "decoder 20 -> 500 forward",  "decoder 500 -> 784 forward",
-    "likelihood and its gradient",          "decoder 500 -> 784 backward", "decoder 20 -> 500 backward",
-    "the heads' gradient",                  "encoder heads backward",     "encoder 784 -> 500 backward",
-    "prior, finite check",                  "Adam",
+    "Adam; gather the minibatch, noise", "encoder 784 -> 500 forward",  "encoder sums, tanh, heads",
+    "reparameterize",                    "decoder 20 -> 500 forward",   "decoder 500 -> 784 forward",
+    "likelihood and its gradient",       "decoder 500 -> 784 backward", "decoder 20 -> 500 backward",
+    "the heads' gradient",               "encoder heads backward",      "encoder 784 -> 500 backward, prior",
 };
 constexpr size_t kNamedPhases = sizeof(kPhases) / sizeof(kPhases[0]);
 

@@ -172,7 +172,8 @@ void encoder_heads_gradient(const StepOptions& opt, Index L, S inv_m, Index i0, 
 
 // Returns sum_i bound_i over the M = X.cols() datapoints (ws.bound holds each). With grad != nullptr, writes
 // d/dparams of -(1/M) sum_i objective_i into grad (every parameter is written), and whether the part this
-// thread wrote is finite into ws.grad_finite[thread]. eps is (J, M * L).
+// thread wrote is finite into ws.grad_finite[thread], and then returns without a barrier: the caller meets the
+// team before any thread reads another's gradient or flag. eps is (J, M * L).
 // A team (ws reserved for its size) shares the step: each layer is split as in mlp.hpp, the likelihood by
 // features and the per-datapoint work between the passes by datapoints.
 template <class S>
@@ -239,7 +240,8 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     }
     team.sync();
     if (grad) {
-        finite = mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team) && finite;
+        const S unknown = std::numeric_limits<S>::infinity();
+        finite = mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team, unknown, false) && finite;
         ws.grad_finite[size_t(team.index)] = finite;
     }
     double total = 0.0;  // every thread sums all the bounds, in order, once they are all written

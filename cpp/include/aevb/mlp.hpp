@@ -168,11 +168,13 @@ template <class S> bool certified_finite_product(Index n, S g, S h) {
 // which spares reading its share of dW back (6.6 us per thread for a 784 x 500 layer, 3.5% of its backward
 // pass). The bound on G for the last layer is the caller's, output_grad_bound: it must bound all of
 // buf.grad.back(), every thread's part (inf: unknown, so dW is checked). Each thread records the bound of the
-// part of G_{l-1} it writes in buf.grad_bound, and each layer takes the largest over the team.
+// part of G_{l-1} it writes in buf.grad_bound, and each layer takes the largest over the team. With
+// last_barrier = false it returns without the barrier after the first layer: the caller meets the team before
+// any thread reads what another wrote in that layer.
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {},
-                  S output_grad_bound = std::numeric_limits<S>::infinity()) {
+                  S output_grad_bound = std::numeric_limits<S>::infinity(), bool last_barrier = true) {
     const Index n = input.cols();
     const bool bounds = buf.team == team.size;  // grad_bound has one slot per thread of this team
     const auto grad_bound = [&](size_t l) {     // of all of G_l
@@ -216,7 +218,7 @@ bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation 
         } else if (input_grad) {
             input_grad->leftCols(n).block(j0, c0, inputs, cols).noalias() = W_t * G.middleCols(c0, cols);
         }
-        team.sync();
+        if (l > 0 || last_barrier) team.sync();
     }
     return finite;
 }
