@@ -2,6 +2,8 @@
 
 import copy
 import pickle
+import signal
+import threading
 import warnings
 
 import numpy as np
@@ -11,6 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from aevb import AEVB
+from aevb._native import core
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -355,25 +358,49 @@ def test_callbacks_see_every_epoch_and_can_stop(digits):
     assert all(v is None for _, _, v in seen)
 
 
-def test_interrupt_keeps_a_usable_model(digits):
-    # Ctrl-C while C++ runs an epoch: a timer thread sends SIGINT to this process mid-fit.
-    import signal
-    import threading
-
-    X = digits[0]
-    model = small(max_iter=10_000, n_iter_no_change=10_000, hidden_layer_sizes=(64,), batch_size=10)
-    timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGINT))
+def fit_interrupted(model, X, seconds):
+    """model.fit(X), with Ctrl-C after `seconds`: a timer thread sends SIGINT to this process mid-fit."""
+    timer = threading.Timer(seconds, lambda: signal.raise_signal(signal.SIGINT))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             model.fit(X)
     finally:
         timer.cancel()
+
+
+def test_interrupt_keeps_a_usable_model(digits):
+    X = digits[0]
+    model = small(max_iter=10_000, n_iter_no_change=10_000, hidden_layer_sizes=(64,), batch_size=10)
+    fit_interrupted(model, X, 0.5)
     assert model.n_iter_ < 10_000 and len(model.loss_curve_) == model.n_iter_
     assert model.t_ >= model.n_iter_ * (len(X) // 10)  # steps of the interrupted epoch count too
     assert np.all(np.isfinite(model._params))
     assert np.all(np.isfinite(model.transform(X[:5])))
     model.partial_fit(X)  # and training can go on
+
+
+def test_a_signal_handler_sees_the_parameters_the_interrupted_fit_keeps():
+    # Two threads share each step. C++ asks about signals (and so runs the handler) after a minibatch's
+    # gradient, while no thread writes parameters, and stops before that minibatch's update: what the
+    # handler copies is what the interrupted fit keeps. (Only the missing update can be provoked here; a
+    # handler overlapping another thread's update would be a window of microseconds.)
+    X = (np.random.default_rng(0).random((3000, 784)) < 0.3).astype(np.float32)
+    model = AEVB(n_components=20, hidden_layer_sizes=(500,), max_iter=100, n_jobs=2, random_state=0)
+    assert core.training_threads(core.Layout(784, 20, [500], "tanh", "bernoulli"), 100, 1, 2) == 2
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(model._params.copy())
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        fit_interrupted(model, X, 0.3)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(seen) == 1 and model.t_ > 0
+    np.testing.assert_array_equal(seen[0], model._params)
 
 
 def test_early_stopping_on_too_few_rows_leaves_the_model_untouched(digits):

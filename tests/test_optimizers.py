@@ -91,24 +91,28 @@ def test_adam_stores_subnormal_moments_as_zero_and_moves_no_parameter_bit(build,
     np.testing.assert_array_equal(got_p, ref_p)
 
 
-@pytest.mark.parametrize("t, smallest", [(1, 4.6e-10), (10_000, 1.455e-11)])
-def test_adam_flushes_exactly_where_a_subnormal_v_cannot_move_the_denominator(t, smallest):
+@BUILDS
+@pytest.mark.parametrize("t, bar", [(1, 4.6e-10), (10_000, 1.455e-11)])
+def test_adam_flushes_from_its_bar_up_where_a_subnormal_v_cannot_move_the_denominator(
+    build, t, bar
+):
     # For float32 the bar is 16 sqrt(2^-126) c / 2^-23 with c = 1/sqrt(1 - beta_2^t): 4.6e-10 at t = 1,
-    # 1.455e-11 once c is about 1. Above it, the largest subnormal v's term sqrt(v) c is invisible next to
-    # epsilon; below it, the moments stay as IEEE arithmetic leaves them.
+    # 1.455e-11 once c is about 1 (conservative: a quarter ulp of epsilon, halved for the product's rounding).
+    # From it up the largest subnormal v's term sqrt(v) c vanishes next to epsilon, and the flushed update
+    # keeps every parameter bit of IEEE arithmetic's; below it the moments stay as IEEE arithmetic leaves them.
     f32 = np.float32
     c = f32(1) / f32(math.sqrt(1 - 0.999**t))
     largest_subnormal = np.nextafter(np.finfo(f32).tiny, f32(0))
     p, g, m, v = adam_case(f32)
-
-    def moments(eps):
-        return np.stack(update(core, p, g, m, v, t, dict(ADAM, epsilon=eps))[1:])
-
-    for eps in (smallest * 1.01, smallest * 10, 1e-8, 0.1):
+    for eps in (bar * 1.01, bar * 10, 1e-8, 0.1):
+        options = dict(ADAM, epsilon=eps)
+        got_p, got_m, got_v = update(build, p, g, m, v, t, options)
         assert np.sqrt(largest_subnormal) * c + f32(eps) == f32(eps)
-        assert not subnormal(moments(eps)).any()
-    for eps in (smallest * 0.99, 1e-20):
-        assert subnormal(moments(eps)).any()
+        assert not subnormal(got_m).any() and not subnormal(got_v).any()
+        np.testing.assert_array_equal(got_p, adam_reference(p, g, m, v, t, options, f32)[0])
+    for eps in (bar * 0.99, 1e-20):
+        _, got_m, got_v = update(build, p, g, m, v, t, dict(ADAM, epsilon=eps))
+        assert subnormal(got_m).any() and subnormal(got_v).any()
 
 
 def test_training_past_a_no_longer_used_input_leaves_no_subnormal_moment():

@@ -239,10 +239,10 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         encoder_heads_gradient(opt, L, inv_m, i0, n, team.index, mu, logvar, sigma, eps, z, grad_z, ws);
     }
     team.sync();
-    if (grad) {
-        const S unknown = std::numeric_limits<S>::infinity();
-        finite = mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team, unknown, false) && finite;
-        ws.grad_finite[size_t(team.index)] = finite;
+    if (grad) {  // no bound on the encoder's output gradient (inf), and no barrier after its last layer
+        const bool encoder_finite = mlp_backward<S>(layout.encoder, params, f, X, ws.encoder, grad, nullptr, team,
+                                                    std::numeric_limits<S>::infinity(), false);
+        ws.grad_finite[size_t(team.index)] = encoder_finite && finite;
     }
     double total = 0.0;  // every thread sums all the bounds, in order, once they are all written
     for (Index i = 0; i < M; ++i) total += ws.bound_exact[size_t(i)];

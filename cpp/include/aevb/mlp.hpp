@@ -161,16 +161,16 @@ template <class S> bool certified_finite_product(Index n, S g, S h) {
 // Back-propagates buf.grad.back() (dLoss/d output, set by the caller, complete for the team) through the layers:
 //   dW_l = G_l in_l^T,  db_l = G_l 1,  G_{l-1} = (W_l^T G_l) * f'(out_{l-1}).
 // Parameter gradients are written (not accumulated) into grad_params at the layers' offsets; each thread takes
-// its backward_share of every layer. With input_grad, dLoss/d input = W_0^T G_0 is written there too, shared
-// like G_{l-1}. Returns, with the team synchronized, whether every parameter gradient this thread wrote is
-// finite: checked right after it is written, while it is still in cache -- or, for the wide layers (not
-// split_by_columns), certified from bounds on |G| and on the thread's inputs (certified_finite_product),
-// which spares reading its share of dW back (6.6 us per thread for a 784 x 500 layer, 3.5% of its backward
-// pass). The bound on G for the last layer is the caller's, output_grad_bound: it must bound all of
-// buf.grad.back(), every thread's part (inf: unknown, so dW is checked). Each thread records the bound of the
-// part of G_{l-1} it writes in buf.grad_bound, and each layer takes the largest over the team. With
-// last_barrier = false it returns without the barrier after the first layer: the caller meets the team before
-// any thread reads what another wrote in that layer.
+// its backward_share of every layer. With input_grad, dLoss/d input = W_0^T G_0 is written there too, shared like
+// G_{l-1}. Returns whether every parameter gradient this thread wrote is finite: checked right after it is
+// written, while it is still in cache -- or, for the wide layers (not split_by_columns), certified from bounds on
+// |G| and on the thread's inputs (certified_finite_product), which spares reading its share of dW back (6.6 us
+// per thread for a 784 x 500 layer, 3.5% of its backward pass). The bound on G for the last layer is the
+// caller's, output_grad_bound: it must bound all of buf.grad.back(), every thread's part (inf: unknown, so dW is
+// checked). Each thread records the bound of the part of G_{l-1} it writes in buf.grad_bound, and each layer
+// takes the largest over the team. Returns with the team synchronized -- or, with last_barrier = false, without
+// the barrier after the first layer: the caller meets the team before any thread reads what another wrote in that
+// layer.
 template <class S>
 bool mlp_backward(const std::vector<Dense>& layers, const S* params, Activation f, const ConstMatrixRef<S>& input,
                   MLPBuffers<S>& buf, S* grad_params, MatrixRef<S>* input_grad = nullptr, const Team& team = {},

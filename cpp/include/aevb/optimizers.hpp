@@ -41,7 +41,8 @@ template <class S> class OptimizerStep {
     // weights' m decays by beta_1 into the subnormals and stays there (0.9 m rounds back to m), and every
     // operation on a subnormal costs a microcode assist: thousands of them slow Adam by a third. A flushed m
     // changes an update by at most step_size 2^-e / eps (1e-32 at the defaults), below the rounding of any
-    // parameter larger than about 1e-24 in magnitude; so does a flushed v, through the next steps' v.
+    // parameter larger than about 1e-24 in magnitude. A flushed v leaves this update as it is; through the
+    // next v it can move a later denominator by an ulp, and so that update by one part in 10^7.
     static bool adam_flushes_subnormals(const OptimizerConfig& cfg, S inv_sqrt_correction2) {
         const double smallest_sqrt = std::sqrt(double(std::numeric_limits<S>::min()));
         const double quarter_ulp = cfg.epsilon * double(std::numeric_limits<S>::epsilon()) / 8;

@@ -87,7 +87,8 @@ inline int training_threads(const Layout& layout, Index batch, Index samples, in
 
 // Trains on X's columns `rows` (in minibatches of opt.batch_size) and updates params, state and step in place.
 // Stops before an update whose bound or gradient is not finite (params keep their last finite values), or
-// when interrupt_requested() -- asked on the calling thread -- returns true at a minibatch boundary.
+// whenever interrupt_requested() returns true: asked on the calling thread after each minibatch's gradient,
+// while no thread writes parameters, and answered before that minibatch's update.
 //
 // With T threads (training_threads), a team shares each step: each thread gathers its share (Team::share) of
 // the minibatch's features and draws the noise of its share of the datapoints (column c takes draws c L J ..
@@ -125,10 +126,6 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
         int64_t updates = 0;  // this thread's count of updates; only the leader writes `step`
         const std::vector<ParamRange> owned = owned_params(layout, team);
         for (Index start = 0; start < n; start += M) {
-            if (team.leader() && interrupt_requested && interrupt_requested()) {
-                report.status = TrainStatus::interrupted;
-                stop = true;
-            }
             // Each thread gathers its share of the minibatch's features -- the rows of x that its share of the
             // likelihood reads, and most of those that its dW columns of the input layer read (unless that
             // layer is split by columns, mlp.hpp), so they stay in its cache -- and draws the noise of its
@@ -144,7 +141,6 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
             const RandomStream noise(noise_key, uint64_t(t));  // a fresh stream per optimizer step
             noise.fill(eps.middleCols(c0 * L, columns * L), uint64_t(c0 * L * J));
             team.sync();
-            if (stop) break;
 
             const double bound =
                 opt.algorithm == Algorithm::wake_sleep
@@ -152,10 +148,16 @@ EpochReport train_epoch(const Layout& layout, S* params, S* state, int64_t& step
                                          RandomStream(noise_key, uint64_t(t) | kDreamStream), ws, sleep,
                                          grad.data(), team)
                     : elbo_step<S>(layout, params, x, eps, opt.step, ws, grad.data(), team);
+            // Asked here, where no thread writes parameters, since a signal handler may run inside.
+            if (team.leader() && interrupt_requested && interrupt_requested()) {
+                report.status = TrainStatus::interrupted;
+                stop = true;
+            }
             // The step has checked what each thread wrote; a prior changes every weight's gradient, so check again.
             char& finite = ws.grad_finite[size_t(team.index)];
             if (prior != S(0)) finite = add_prior_and_check(grad.data(), params, owned, prior);
             team.sync();
+            if (stop) break;
             const auto all = ws.grad_finite.begin();
             if (std::count(all, all + team.size, 0) > 0 || !std::isfinite(bound)) {
                 if (team.leader()) report.status = TrainStatus::non_finite;
