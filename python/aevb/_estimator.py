@@ -109,15 +109,15 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     dtype : {np.float32, np.float64}, default=np.float32
         Compute precision. Outputs keep the input's floating dtype.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's moment decay rates and denominator constant (epsilon is Adagrad's too). Where
-        epsilon is large enough that they cannot move the denominator -- for float32, from 4.6e-10
-        in the first step down to 1.5e-11 once the bias correction fades; for float64, from about
-        3e-136 -- Adam stores moments below the smallest normal number as 0: arithmetic on such
-        subnormal numbers is many times slower, and a weight whose gradient stays 0 would keep
-        one for good.
+        Adam's moment decay rates and denominator constant (epsilon is Adagrad's too). In every
+        16th update, where epsilon is large enough that they cannot move the denominator -- for
+        float32, from 1.2e-10 at the 16th update down to 1.5e-11 once the bias correction fades;
+        for float64, from about 1e-136 -- Adam stores moments below the smallest normal number
+        as 0: arithmetic on such subnormal numbers is many times slower, and a weight whose
+        gradient stays 0 would keep one for good.
     momentum : float, default=0.9
-        SGD momentum. Velocities below the smallest normal number are stored as 0, for the
-        same reason as Adam's moments.
+        SGD momentum. Every 16th update stores velocities below the smallest normal number as
+        0, for the same reason as Adam's moments.
     nesterovs_momentum : bool, default=True
         Use Nesterov's momentum with SGD.
 
