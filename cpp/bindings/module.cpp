@@ -547,7 +547,7 @@ PYBIND11_MODULE(AEVB_MODULE, m) {
             OptimizerStep<S>(optimizer_config(options), step)
                 .apply(n, p.mutable_data(), g.data(), st.mutable_data(), st.mutable_data() + n);
         };
-        is_float32(params) ? update(float()) : update(double());
+        by_dtype(params, [&] { update(float()); }, [&] { update(double()); });
     }, py::arg("params"), py::arg("grad"), py::arg("state"), py::arg("step"), py::arg("options"),
        "One optimizer update, number `step`, of params and state (the moments, as train_epoch's state) in place, "
        "from grad: what a training step applies to each range it owns (optimizers.hpp).");
