@@ -550,6 +550,18 @@ def test_generate_linear_gaussian_moments(dtype, draw):
     assert np.all(np.abs(np.cov(x, rowvar=False) - C) < 5 * se)
 
 
+def fixed_logit_model(module, dtype, logits, rng):
+    """A Bernoulli model whose decoder ignores z and outputs the logits b (as the dtype holds them), with
+    three rows x = [b > 0], [b < 0] and coin flips, and their noise: (layout, params, b, X, eps)."""
+    layout = module.Layout(len(logits), 1, [1], "tanh", "bernoulli")
+    params = np.zeros(layout.n_params, dtype)
+    _, n_out, _, bias_offset = layout.decoder[-1]
+    params[bias_offset : bias_offset + n_out] = logits
+    b = params[bias_offset : bias_offset + n_out].astype(np.float64)
+    X = np.stack([b > 0, b < 0, rng.random(len(logits)) < 0.5]).astype(dtype)
+    return layout, params, b, X, rng.standard_normal((3, 1)).astype(dtype)
+
+
 @pytest.mark.parametrize("module", [_core, core], ids=["baseline", "best"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 1e-6)])
 @pytest.mark.parametrize("logit_range", ["wide", "large"])
@@ -567,18 +579,37 @@ def test_bernoulli_log_likelihood_is_accurate_for_any_logits(module, dtype, rtol
     else:
         logits = rng.uniform(5, 60, n_features) * rng.choice([-1.0, 1.0], n_features)
     rng.shuffle(logits)
-    layout = module.Layout(n_features, 1, [1], "tanh", "bernoulli")
-    params = np.zeros(layout.n_params, dtype)
-    _, n_out, _, bias_offset = layout.decoder[-1]
-    params[bias_offset : bias_offset + n_out] = logits
-    b = params[bias_offset : bias_offset + n_out].astype(np.float64)  # the logits the model holds
-    X = np.stack([b > 0, b < 0, rng.random(n_features) < 0.5]).astype(dtype)
-    eps = rng.standard_normal((3, 1)).astype(dtype)
+    layout, params, b, X, eps = fixed_logit_model(module, dtype, logits, rng)
     _, rows = module.elbo_step(layout, params, X, eps, "analytic", 1)
     # x b - softplus(b) = (x b - max(b, 0)) - log1p(e^-|b|), summed exactly: np.logaddexp would cancel.
     terms = X.astype(np.float64) * b - np.maximum(b, 0.0) - np.log1p(np.exp(-np.abs(b)))
     exact = [math.fsum(row) for row in terms]
     np.testing.assert_allclose(rows, exact, rtol=rtol)
+
+
+@pytest.mark.parametrize("module", [_core, core], ids=["baseline", "best"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bernoulli_loss_gradient_is_accurate_for_any_logits_in_both_passes(module, dtype):
+    # The model above (fixed logits b, 1,125 features: vector loop and scalar tail): the decoder's output
+    # bias gradient is (1/M) sum_c sigmoid(b) - x_c. The ELBO writes it in the likelihood's pass, the IWAE
+    # in a pass of its own once the weights are known; with L = 1 both weigh each sample 1/M, so the two
+    # must agree bit for bit, and each to a few ulps of 1 (sigmoid(b) - x cancels to that for x = [b > 0]).
+    rng = rng_for("extreme logits gradient", dtype)
+    logits = np.concatenate(
+        [rng.uniform(-90, 90, 600), rng.uniform(-1e-3, 1e-3, 300), rng.standard_normal(225)]
+    )
+    layout, params, b, X, eps = fixed_logit_model(module, dtype, logits, rng)
+    _, n_out, _, bias_offset = layout.decoder[-1]
+    grads = {}
+    for objective in ("analytic", "importance"):
+        grads[objective] = np.zeros_like(params)
+        module.elbo_step(layout, params, X, eps, objective, 1, 1.0, grads[objective])
+    db = grads["analytic"][bias_offset : bias_offset + n_out]
+    np.testing.assert_array_equal(db, grads["importance"][bias_offset : bias_offset + n_out])
+    sigmoid = np.where(b >= 0, 1.0, np.exp(-np.abs(b))) / (1.0 + np.exp(-np.abs(b)))
+    exact = (sigmoid - X.astype(np.float64)).mean(axis=0)
+    tol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(db, exact, rtol=tol, atol=tol)
 
 
 def test_normal_draws_are_box_muller_on_philox_pairs():

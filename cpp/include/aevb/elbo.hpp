@@ -210,10 +210,11 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     const bool gaussian = layout.likelihood == Likelihood::gaussian;
     MatrixRef<S> decoder_excess = ws.decoder_excess.cols(C).middleRows(gaussian ? d0 : 0, gaussian ? d : 0);
     if (gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, d, grad ? &decoder_excess : nullptr);
-    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, d);
-    const auto loss_gradient = [&] {
-        auto dec_grad = ws.decoder.output_grad(C);
-        log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), dec_grad, d0, d);
+    MatrixRef<S> dec_grad = ws.decoder.output_grad(C);
+    // The ELBO's loss gradient comes with the likelihood (one pass); the IWAE's once the weights are known.
+    log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, d, ws.scaled.data(),
+                      grad && weights_known ? &dec_grad : nullptr);
+    const auto finish_loss_gradient = [&] {  // the clamp's penalty and the bound that certifies dW
         S bound = magnitude_bound(dec_grad.middleRows(d0, d));
         if (gaussian) {  // the clamp's penalty, weighted 1/(L M) per sample whatever the objective
             dec_grad.middleRows(layout.n_features + d0, d) += (inv_m / S(L)) * log_variance_pull(decoder_excess);
@@ -221,13 +222,14 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
         }
         ws.loss_grad_bound[size_t(team.index)] = bound;
     };
-    if (grad && weights_known) loss_gradient();
+    if (grad && weights_known) finish_loss_gradient();
     team.sync();
     bounds_and_weights(opt, L, team.size, i0, n, mu, logvar, sigma, eps, z, ws);
     if (grad && !weights_known) {  // IWAE: dLoss/d out_c = -(w~_c / M) d log p(x|z_c) / d out_c
         ws.scaled.segment(i0 * L, n * L) = ws.weight.segment(i0 * L, n * L) * inv_m;
         team.sync();
-        loss_gradient();
+        log_likelihood_loss_gradient<S>(layout.likelihood, X, L, dec, ws.scaled.data(), dec_grad, d0, d);
+        finish_loss_gradient();
         team.sync();
     }
     bool finite = true;
