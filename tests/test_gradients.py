@@ -589,27 +589,43 @@ def test_bernoulli_log_likelihood_is_accurate_for_any_logits(module, dtype, rtol
 
 @pytest.mark.parametrize("module", [_core, core], ids=["baseline", "best"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_bernoulli_loss_gradient_is_accurate_for_any_logits_in_both_passes(module, dtype):
-    # The model above (fixed logits b, 1,125 features: vector loop and scalar tail): the decoder's output
-    # bias gradient is (1/M) sum_c sigmoid(b) - x_c. The ELBO writes it in the likelihood's pass, the IWAE
-    # in a pass of its own once the weights are known; with L = 1 both weigh each sample 1/M, so the two
-    # must agree bit for bit, and each to a few ulps of 1 (sigmoid(b) - x cancels to that for x = [b > 0]).
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("tail_order", [1, -1])
+def test_bernoulli_loss_gradient_is_accurate_for_any_logits_in_both_passes(
+    module, dtype, n_threads, tail_order
+):
+    # The model above (fixed logits b): the decoder's output bias gradient is (1/M) sum_c sigmoid(b) - x_c.
+    # The ELBO writes it in the likelihood's pass, the IWAE in a pass of its own once the weights are known;
+    # with L = 1 both weigh each sample 1/M, so the two must agree bit for bit. With x = 0 it is sigmoid(b),
+    # checked to a few ulps of itself wherever that is a normal number; with x = [b > 0] it cancels to a few
+    # ulps of 1. 1,125 features run the vector loop and a scalar tail of 1 to 5 in every build, and the
+    # logits end in +-90, +-17, +-1e-3 and 0, in either order, so that the tail meets both branches.
     rng = rng_for("extreme logits gradient", dtype)
-    logits = np.concatenate(
-        [rng.uniform(-90, 90, 600), rng.uniform(-1e-3, 1e-3, 300), rng.standard_normal(225)]
-    )
-    layout, params, b, X, eps = fixed_logit_model(module, dtype, logits, rng)
+    body = [rng.uniform(-90, 90, 600), rng.uniform(-1e-3, 1e-3, 300), rng.standard_normal(210)]
+    tail = np.array([60, -60, 30, -30, 5, -5, 1, -1, 0, 1e-3, -1e-3, 17, -17, 90, -90])[
+        ::tail_order
+    ]
+    layout, params, b, X, eps = fixed_logit_model(module, dtype, np.concatenate([*body, tail]), rng)
     _, n_out, _, bias_offset = layout.decoder[-1]
-    grads = {}
-    for objective in ("analytic", "importance"):
-        grads[objective] = np.zeros_like(params)
-        module.elbo_step(layout, params, X, eps, objective, 1, 1.0, grads[objective])
-    db = grads["analytic"][bias_offset : bias_offset + n_out]
-    np.testing.assert_array_equal(db, grads["importance"][bias_offset : bias_offset + n_out])
-    sigmoid = np.where(b >= 0, 1.0, np.exp(-np.abs(b))) / (1.0 + np.exp(-np.abs(b)))
-    exact = (sigmoid - X.astype(np.float64)).mean(axis=0)
+
+    def bias_gradient(params, rows, objective):
+        grad = np.zeros_like(params)
+        module.elbo_step(layout, params, rows, eps, objective, 1, 1.0, grad, n_threads=n_threads)
+        return grad[bias_offset : bias_offset + n_out]
+
     tol = 4 * np.finfo(dtype).eps
-    np.testing.assert_allclose(db, exact, rtol=tol, atol=tol)
+    for rows in (np.zeros_like(X), X):
+        db = bias_gradient(params, rows, "analytic")
+        np.testing.assert_array_equal(db, bias_gradient(params, rows, "importance"))
+        e = np.exp(-np.abs(b))
+        exact = (np.where(b >= 0, 1.0, e) / (1.0 + e) - rows.astype(np.float64)).mean(axis=0)
+        normal = np.abs(exact) >= np.finfo(dtype).tiny
+        atol = tol if rows.any() else 0.0  # sigmoid(b) - 1 cancels; sigmoid(b) alone must not
+        np.testing.assert_allclose(db[normal], exact[normal], rtol=tol, atol=atol)
+    # A NaN logit, in the vector loop and in the tail, gives a NaN gradient there and nowhere else.
+    params[bias_offset + np.array([7, n_out - 1])] = np.nan
+    nan = np.isnan(bias_gradient(params, X, "analytic"))
+    assert np.flatnonzero(nan).tolist() == [7, n_out - 1]
 
 
 def test_normal_draws_are_box_muller_on_philox_pairs():

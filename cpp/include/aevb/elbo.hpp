@@ -211,7 +211,8 @@ double elbo_step(const Layout& layout, const S* params, const ConstMatrixRef<S>&
     MatrixRef<S> decoder_excess = ws.decoder_excess.cols(C).middleRows(gaussian ? d0 : 0, gaussian ? d : 0);
     if (gaussian) clamp_log_variance<S>(dec, layout.n_features + d0, d, grad ? &decoder_excess : nullptr);
     MatrixRef<S> dec_grad = ws.decoder.output_grad(C);
-    // The ELBO's loss gradient comes with the likelihood (one pass); the IWAE's once the weights are known.
+    // The ELBO's loss gradient comes with the likelihood (for the Bernoulli, in the same pass); the IWAE's once
+    // the weights are known.
     log_likelihood<S>(layout.likelihood, X, L, dec, ws.loglik_part.col(team.index).data(), d0, d, ws.scaled.data(),
                       grad && weights_known ? &dec_grad : nullptr);
     const auto finish_loss_gradient = [&] {  // the clamp's penalty and the bound that certifies dW

@@ -53,7 +53,9 @@ template <class S, class Packet> Packet plog1p_from_log(const Packet& q) {
     return padd(plog(u), pdiv(psub(q, psub(u, one)), u));
 }
 
-// sigmoid(a) = (a >= 0 ? 1 : e) / (1 + e) from e = e^-|a|, the exponential the log-likelihood needs too.
+// sigmoid(a) = (a >= 0 ? 1 : e) / (1 + e) from e = e^-|a|, the exponential the log-likelihood needs too. (In
+// float, Eigen's packet exp clamps its argument at -88.7, so below a = -88.7 the vector loop's sigmoid is some
+// subnormal rather than the exact one: off by less than 1.2e-38.)
 template <class Packet> Packet psigmoid_from(const Packet& a, const Packet& e) {
     using namespace Eigen::internal;
     const Packet one = pset1<Packet>(1);
@@ -129,6 +131,7 @@ void log_likelihood(Likelihood kind, const ConstMatrixRef<S>& X, Index samples, 
                     S* loglik, Index first = 0, Index count = -1, const S* weight = nullptr,
                     MatrixRef<S>* loss_grad = nullptr) {
     const Index D = X.rows(), d = count < 0 ? D : count;
+    eigen_assert(!loss_grad || weight);
     for (Index c = 0; c < out.cols(); ++c) {
         const auto x = X.col(c / samples).segment(first, d).array();
         if (kind == Likelihood::bernoulli) {
