@@ -286,6 +286,7 @@ def row(name, ours, theirs, flops_per_item, gemm):
 
 def markdown(results):
     m, peak = results["machine"], results["gemm"]["peak"]
+    runs = kept_runs(results)
     lines = [
         "## Speed: aevb against PyTorch on this CPU",
         "",
@@ -316,11 +317,13 @@ def markdown(results):
             " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
             " one of the two threads to the other and back, measured before each of the main training"
             " figure's repeats (`thread_round_trip_ns`). On the machine of these results it is about"
-            " 75-135 ns in the host's calm phases and 340-440 ns in its slow ones, where a training step,"
+            " 75-155 ns in the host's calm phases and 340-440 ns in its slow ones, where a training step,"
             " which passes every layer between its threads, slows by about a third:"
         ),
         "",
-        *history(results),
+        *history(runs),
+        "",
+        tally(runs),
         "",
         "The last run in full:",
         "",
@@ -359,18 +362,56 @@ def headline_rows(results):
     )
 
 
-def history(results, directory=HERE / "results"):
-    """A table of the kept full runs (this one included), oldest first."""
+# A round trip below this is a calm host phase; the slow phases measure 340-440 ns.
+CALM_ROUND_TRIP_NS = 200
+
+
+def kept_runs(results, directory=HERE / "results"):
+    """The kept full runs (this one included), oldest first."""
     runs = [json.loads(p.read_text()) for p in sorted(directory.glob("speed_*.json"))]
-    runs = runs if any(r["date"] == results["date"] for r in runs) else [*runs, results]
+    return runs if any(r["date"] == results["date"] for r in runs) else [*runs, results]
+
+
+def round_trips(run):
+    """The run's round trips (ns): recorded since 2026-11-24 10:00 UTC; null where not measurable."""
+    return [t for t in run.get("round_trip_ns") or [] if t is not None]
+
+
+def tally(runs):
+    """How often the main training figure met 75% of the GEMM peak, in the runs whose every round trip
+    was calm and in those with a slow one."""
+    calm, slow = [], []
+    for r in runs:
+        if trips := round_trips(r):
+            percent = r["rows"][0]["percent_of_gemm_peak"]
+            (calm if max(trips) < CALM_ROUND_TRIP_NS else slow).append(percent)
+
+    def met(percents, which):
+        if not percents:
+            return f"no run {which}"
+        return (
+            f"{sum(p >= 75 for p in percents)} of the {len(percents)} runs {which}"
+            f" ({min(percents):.1f}% to {max(percents):.1f}%)"
+        )
+
+    return (
+        "Of the runs that recorded the round trip, training reached 75% of the GEMM peak in "
+        + met(calm, f"whose every round trip was calm, below {CALM_ROUND_TRIP_NS} ns")
+        + ", and in "
+        + met(slow, "with a slower one")
+        + "."
+    )
+
+
+def history(runs):
+    """A table of the runs, oldest first."""
     lines = [
         "| run | git | GEMM peak | round trip | train datapoints/s | vs PyTorch | % of peak | transform | scoring |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         train, transform, scoring = headline_rows(r)
-        # recorded since 2026-11-24 10:00 UTC; null where it could not be measured
-        trips = [t for t in r.get("round_trip_ns") or [] if t is not None]
+        trips = round_trips(r)
         trip = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "-"
         lines.append(
             f"| {r['date']} | {r['machine']['git']} | {r['gemm']['peak']:.0f} GFLOP/s | {trip} "
