@@ -317,7 +317,7 @@ def markdown(results):
             " are % of that run's GEMM peak. The round trip is how long a cache line takes to go from"
             " one of the two threads to the other and back, measured before each of the main training"
             " figure's repeats (`thread_round_trip_ns`). On the machine of these results it is about"
-            " 75-155 ns in the host's calm phases and 340-440 ns in its slow ones, where a training step,"
+            " 75-155 ns in the host's calm phases and 340-445 ns in its slow ones, where a training step,"
             " which passes every layer between its threads, slows by about a third:"
         ),
         "",
@@ -362,7 +362,7 @@ def headline_rows(results):
     )
 
 
-# A round trip below this is a calm host phase; the slow phases measure 340-440 ns.
+# A round trip below this is a calm host phase; the slow phases measure 340-445 ns.
 CALM_ROUND_TRIP_NS = 200
 
 
