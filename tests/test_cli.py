@@ -325,6 +325,22 @@ MISTAKES = {
     ),
     "bad importance": (["score", "{model}", "{data}", "--n-importance", "0"], "n_importance"),
     "zero samples": (["sample", "{model}", "0", "--out", "{root}/s.npy"], "n_samples"),
+    "too many samples": (
+        ["sample", "{model}", "10000000000000", "--out", "{root}/s.npy"],
+        "out of memory",
+    ),
+    "too many threads": (
+        ["fit", "{data}", "--out", "{root}/m.aevb", "--n-jobs", "99999999999"],
+        "n_jobs",
+    ),
+    "too many importance samples": (
+        ["score", "{model}", "{data}", "--n-importance", "99999999999999999999"],
+        "n_importance",
+    ),
+    "too wide a layer": (
+        ["fit", "{data}", "--out", "{root}/m.aevb", "--hidden-layer-sizes", "3000000000000"],
+        "out of memory",
+    ),
 }
 USAGE = {
     "no command": ([], "required"),

@@ -408,3 +408,175 @@ def test_early_stopping_on_too_few_rows_leaves_the_model_untouched(digits):
     with pytest.raises(ValueError, match="early_stopping needs at least 2 rows"):
         model.fit(digits[0][:1])
     assert not hasattr(model, "_params")
+
+
+# ------------------------------------------- a refused fit changes nothing; no silent non-finite output
+
+
+def assert_same_state(model, before):
+    """The estimator's attributes are those of ``before`` (a deepcopy), arrays value for value."""
+    assert model.__dict__.keys() == before.__dict__.keys()
+    for name, value in before.__dict__.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(model.__dict__[name], value, err_msg=name)
+        else:
+            assert model.__dict__[name] == value, name
+
+
+REFUSED_FITS = {
+    # a change of parameters, then the X to fit, the error and its message
+    "X out of [0, 1], other features": ({}, lambda X: X[:, :7] * 2, ValueError, r"\[0, 1\]"),
+    "n_jobs=0": ({"n_jobs": 0}, lambda X: X, ValueError, "n_jobs"),
+    "early stopping on one row": ({"early_stopping": True}, lambda X: X[:1], ValueError, "2 rows"),
+    "a negative hidden layer": ({"hidden_layer_sizes": (-3,)}, lambda X: X, ValueError, "hidden"),
+    "a fractional hidden layer": (
+        {"hidden_layer_sizes": (2.5,)},
+        lambda X: X,
+        ValueError,
+        "hidden",
+    ),
+    "a hidden layer as text": ({"hidden_layer_sizes": ("8",)}, lambda X: X, ValueError, "hidden"),
+    "a callback that is not callable": ({"callbacks": [1]}, lambda X: X, TypeError, "callables"),
+    "too many parameters": ({"hidden_layer_sizes": (2**61,)}, lambda X: X, ValueError, "too many"),
+    "no memory for the weights": ({"hidden_layer_sizes": (2**40,)}, lambda X: X, MemoryError, ""),
+    "no memory for the samples": ({"n_mc_samples": 10**9}, lambda X: X, MemoryError, ""),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_FITS))
+@pytest.mark.parametrize("fitted", [True, False], ids=["fitted", "new"])
+def test_a_refused_fit_leaves_the_estimator_as_it_was(digits, tmp_path, case, fitted):
+    # Each of these is found after scikit-learn's validation has recorded X's features, or after a new
+    # model has replaced the old one: the estimator, fitted or not, must come out unchanged.
+    change, bad_X, error, match = REFUSED_FITS[case]
+    X = digits[0][:60]
+    model = small(max_iter=1)
+    if fitted:
+        model.fit(X)
+    before = copy.deepcopy(model)
+    with pytest.raises(error, match=match):
+        model.set_params(**change).fit(bad_X(X))
+    model.set_params(**{k: v for k, v in before.get_params().items() if k in change})
+    assert_same_state(model, before)
+    if fitted:
+        np.testing.assert_array_equal(model.transform(X), before.transform(X))
+        model.save(tmp_path / "m.aevb")  # still a whole model: it saves and loads
+        np.testing.assert_array_equal(AEVB.load(tmp_path / "m.aevb")._params, model._params)
+    else:
+        with pytest.raises(NotFittedError):
+            model.transform(X)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_components": 4},
+        {"hidden_layer_sizes": (8,)},
+        {"activation": "relu"},
+        {"likelihood": "gaussian"},
+        {"dtype": np.float64},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_continuing_refuses_a_parameter_that_changes_the_models_shape(digits, change, how):
+    X = digits[0][:60]
+    model = small(max_iter=1, warm_start=how == "warm_start").fit(X)
+    before = copy.deepcopy(model)
+    model.set_params(**change)
+    with pytest.raises(ValueError, match=f"continues the fitted model, whose {next(iter(change))}"):
+        model.fit(X) if how == "warm_start" else model.partial_fit(X)
+    model.set_params(**{k: v for k, v in before.get_params().items() if k in change})
+    assert_same_state(model, before)
+
+
+def test_warm_start_can_turn_early_stopping_on(digits):
+    X = digits[0][:200]
+    model = small(max_iter=2, warm_start=True).fit(X)
+    model.set_params(early_stopping=True, n_iter_no_change=100).fit(X)
+    assert model.n_iter_ == 4 == len(model.loss_curve_)
+    assert len(model.validation_scores_) == 2 and np.isfinite(model.best_validation_score_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_that_overflow_the_models_precision_raise(digits, dtype):
+    # A model whose weights have grown beyond what its precision can carry through the layers (as one
+    # that diverged in training: its largest weight is named) gives no infinity or NaN silently. Its log
+    # densities are below the precision's range: -inf, as score_samples documents.
+    X = digits[0][:20]
+    model = small(dtype=dtype, likelihood="gaussian", activation="relu").fit(X)
+    model._params[:] = np.sqrt(np.finfo(dtype).max)
+    for method, call in [
+        ("encode", lambda: model.transform(X)),
+        ("inverse_transform", lambda: model.inverse_transform(np.ones((2, 3)))),
+        ("sample", lambda: model.sample(2)),
+    ]:
+        with pytest.raises(FloatingPointError, match=rf"AEVB.{method}: .*largest \|weight\|"):
+            call()
+    assert np.all(model.score_samples(X) == -np.inf)
+    model._params[0] = np.nan  # a bound that is NaN, not -inf, is an error
+    with pytest.raises(
+        FloatingPointError, match=r"AEVB.score_samples: the bound is NaN for 20 of 20"
+    ):
+        model.score_samples(X)
+
+
+def test_latents_beyond_the_models_precision_are_refused(digits):
+    model = small().fit(digits[0][:20])
+    with pytest.raises(ValueError, match=r"Z has values beyond the range of float32"):
+        model.inverse_transform(np.full((1, 3), 1e300))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_density_below_the_precisions_range_scores_minus_infinity(digits, dtype):
+    # A Gaussian model's log density of a value this far out overflows the precision's range: the ELBO
+    # is -inf, and the importance-weighted bound, whose every weight is then 0, is -inf too (not the NaN
+    # of -inf - -inf).
+    X = digits[0][:60]
+    model = small(dtype=dtype, likelihood="gaussian").fit(X)
+    Y = X[:2].copy()
+    Y[0, 0] = np.sqrt(np.finfo(dtype).max) * 1e3
+    for k in (1, 5):
+        scores = model.score_samples(Y, n_importance=k)
+        assert scores[0] == -np.inf and np.isfinite(scores[1]), k
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, X: m.sample(True),
+        lambda m, X: m.sample(2.0),
+        lambda m, X: m.sample_posterior(X, n_samples=0),
+        lambda m, X: m.sample_posterior(X, n_samples=True),
+        lambda m, X: m.score_samples(X, n_importance=2**31),
+        lambda m, X: m.set_params(n_jobs=2**31).transform(X),
+        lambda m, X: m.set_params(dtype=None).fit(X),
+    ],
+    ids=[
+        "sample bool",
+        "sample float",
+        "posterior 0",
+        "posterior bool",
+        "K 2**31",
+        "n_jobs",
+        "dtype",
+    ],
+)
+def test_counts_and_options_out_of_range_get_a_clear_error(digits, call):
+    X = digits[0][:20]
+    model = small(max_iter=1).fit(X)
+    with pytest.raises(ValueError, match="n_samples|n_importance|n_jobs|dtype"):
+        call(model, X)
+
+
+def test_a_nan_validation_score_stops_the_fit():
+    # One SGD step on data of magnitude 6e7 throws this model so far that the held-out row's bound is
+    # NaN while the training bound was finite: the fit must say so, not record a NaN score.
+    X = np.array([[-6e7, -5e7]] * 4)
+    model = AEVB(
+        n_components=5, hidden_layer_sizes=(4,), activation="relu", likelihood="gaussian",
+        solver="sgd", max_iter=1, random_state=2, n_jobs=1, early_stopping=True,
+        validation_fraction=0.25,
+    )  # fmt: skip
+    with pytest.raises(FloatingPointError, match="validation score is NaN after epoch 1"):
+        model.fit(X)

@@ -347,6 +347,13 @@ def _drop_params(header):
     del header["attributes"]["_params"]
 
 
+def _drop(name):
+    def mutate(header):
+        del header["attributes"][name]
+
+    return mutate
+
+
 def _optimizer_transposed(header):
     entry = header["arrays"][header["attributes"]["_optimizer_state"]["index"]]
     entry["shape"] = entry["shape"][::-1]
@@ -388,6 +395,19 @@ CRAFTED = {
     "unknown tag": (_set(["attributes", "t_"], {"$type": "pickle", "data": "..."}), "'pickle'"),
     "bad array index": (_set(["attributes", "_params"], {"$type": "array", "index": 99}), "index"),
     "deep nesting": (_deep, "deeper than 64 levels"),
+    "params contradict the architecture": (
+        _set(["params", "n_components"], 4),
+        "n_components=4 contradicts the fitted model's 2",
+    ),
+    "features vs n_features_in_": (
+        _set(["attributes", "n_features_in_"], 7),
+        "n_features_in_ is 7",
+    ),
+    "loss curve not a list": (_set(["attributes", "loss_curve_"], "abc"), "loss_curve_ must be"),
+    "best loss not a number": (_set(["attributes", "best_loss_"], "x"), "best_loss_ must be"),
+    "step count at the limit": (_set(["attributes", "t_"], 2**63 - 1), "t_ must be an integer"),
+    "negative count": (_set(["attributes", "_no_improvement_count"], -1), "_no_improvement_count"),
+    "missing history": (_drop("loss_curve_"), "lacks the fitted attributes ['loss_curve_']"),
     "other class": (_set(["class"], "MLPRegressor"), "'MLPRegressor'"),
     "no attributes": (_set(["attributes"], []), "'attributes'"),
 }
@@ -415,3 +435,10 @@ def test_a_crafted_header_with_a_valid_checksum_is_refused(tiny_file, case):
 def test_an_unreadable_header_with_a_valid_checksum_is_refused(tiny_file, text, expected):
     _, data = unpack(tiny_file)
     assert expected in error_of(pack(text, data))
+
+
+def test_a_file_opened_in_text_mode_is_refused(tmp_path, tiny_file):
+    path = tmp_path / "m.aevb"
+    path.write_bytes(tiny_file)
+    with open(path, encoding="latin-1") as f, pytest.raises(ModelFileError, match="text mode"):
+        load_model(f)

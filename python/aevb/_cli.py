@@ -121,6 +121,8 @@ def main(argv=None):
             return args.run(args) or 0
         except (ValueError, OSError, FloatingPointError) as exc:
             return _fail(exc)
+        except MemoryError as exc:  # numpy names the size; the core's std::bad_alloc does not
+            return _fail(f"out of memory: {exc}" if str(exc) else "out of memory")
         except KeyboardInterrupt:
             return _fail("interrupted", status=130)
 

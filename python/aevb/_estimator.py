@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
@@ -24,6 +26,19 @@ from aevb._native import core as _core
 from aevb._progress import EpochReporter
 
 _SEED_HIGH = np.iinfo(np.int64).max
+_INT32_MAX = 2**31 - 1  # counts the core takes as C ints: threads, importance samples
+
+
+def _check_count(name, value, high=None):
+    """A count argument: a positive integer (not a bool), at most ``high``."""
+    if (
+        not isinstance(value, Integral)
+        or isinstance(value, bool)
+        or value < 1
+        or (high is not None and value > high)
+    ):
+        limit = f" up to {high}" if high is not None else ""
+        raise ValueError(f"{name} must be a positive integer{limit}; got {value!r}")
 
 
 class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -89,7 +104,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     shuffle : bool, default=True
         Shuffle the rows each epoch.
     warm_start : bool, default=False
-        Continue from the fitted parameters and optimizer state instead of re-initializing.
+        Continue from the fitted parameters and optimizer state instead of re-initializing. The
+        parameters that shape the model (n_components, hidden_layer_sizes, activation, likelihood,
+        dtype) must be those it was fitted with, as for ``partial_fit``.
     random_state : int, RandomState instance or None, default=None
         Seeds initialization, shuffling, the noise of training and the noise of scoring. The same
         integer gives a bit-identical fit for the same ``n_jobs``.
@@ -284,9 +301,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : AEVB
         """
         reset = not (self.warm_start and hasattr(self, "_params"))
-        self._check_combinations()
-        X = self._validate_X(X, reset=reset)
-        self._fit_epochs(X, max_epochs=self.max_iter, reset=reset, incremental=False)
+        with self._unchanged_unless_trained() as progress:
+            self._check_params(continuing="warm_start=True" if not reset else None)
+            X = self._validate_X(X, reset=reset)
+            self._fit_epochs(X, self.max_iter, reset, incremental=False, progress=progress)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -306,12 +324,29 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : AEVB
         """
         first = not hasattr(self, "_params")
-        self._check_combinations()
-        X = self._validate_X(X, reset=first)
-        self._fit_epochs(X, max_epochs=1, reset=first, incremental=True)
+        with self._unchanged_unless_trained() as progress:
+            self._check_params(continuing=None if first else "partial_fit")
+            X = self._validate_X(X, reset=first)
+            self._fit_epochs(X, 1, first, incremental=True, progress=progress)
         return self
 
-    def _fit_epochs(self, X, max_epochs, reset, incremental):
+    @contextmanager
+    def _unchanged_unless_trained(self):
+        """A fit that raises before its first epoch has trained -- a refused X, a parameter found wrong
+        only now, no memory for a new model -- puts every attribute back as it was, n_features_in_ and a
+        fitted model included. Once an epoch has run (progress.trained), an exception keeps the model as
+        trained so far: each epoch is recorded as it ends, and a step is whole or not taken."""
+        before = dict(self.__dict__)
+        progress = SimpleNamespace(trained=False)
+        try:
+            yield progress
+        except BaseException:
+            if not progress.trained:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
+
+    def _fit_epochs(self, X, max_epochs, reset, incremental, progress):
         n = X.shape[0]
         holdout = self.early_stopping and not incremental
         n_val = max(1, round(self.validation_fraction * n))
@@ -328,9 +363,8 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if holdout:
             order = np.random.default_rng(self._seed + self.n_iter_).permutation(n)
             rows, X_val = np.sort(order[n_val:]), X[np.sort(order[:n_val])]
-            self.validation_scores_ = (
-                [] if reset or self.validation_scores_ is None else self.validation_scores_
-            )
+            if reset or self.validation_scores_ is None:  # also where warm_start turns it on
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
         elif reset:
             self.validation_scores_ = None
         options = self._train_options(n_total=len(rows))
@@ -351,6 +385,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     self.n_iter_,
                     options,
                 )
+                progress.trained = True
                 if (
                     interrupt is not None
                 ):  # Ctrl-C: parameters hold the last complete minibatch step
@@ -363,6 +398,21 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                         "model keeps its last finite parameters. Lower learning_rate_init or scale X."
                     )
                 validation = None if X_val is None else float(np.mean(self._score(X_val, 1)))
+                if validation is not None and np.isnan(validation):
+                    if (
+                        best_params is not None
+                    ):  # early stopping's promise: the best validated epoch
+                        self._params[:], self._optimizer_state[:] = best_params
+                    raise FloatingPointError(
+                        f"[AEVB] the validation score is NaN after epoch {self.n_iter_}: the model "
+                        "overflows on held-out rows"
+                        + (
+                            ", and keeps its best validated epoch"
+                            if best_params is not None
+                            else ""
+                        )
+                        + ". Lower learning_rate_init or scale X."
+                    )
                 if validation is not None and validation > self.best_validation_score_:
                     best_params = (self._params.copy(), self._optimizer_state.copy())
                 self._record_epoch(-bound_sum / n_seen, validation)
@@ -414,12 +464,22 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return any(bool(answer) for answer in answers)
 
     def _initialize(self, n_features):
+        hidden = [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)]
+        outputs = 2 * n_features if self.likelihood == "gaussian" else n_features
+        encoder = [n_features, *hidden, 2 * int(self.n_components)]
+        decoder = [int(self.n_components), *hidden[::-1], outputs]
+        n_params = sum((a + 1) * b for net in (encoder, decoder) for a, b in zip(net, net[1:]))
+        if n_params >= 2**62:  # the core counts parameters in 64-bit integers
+            raise ValueError(
+                f"n_components={self.n_components} and hidden_layer_sizes={self.hidden_layer_sizes!r} "
+                f"make a model of {n_params:.3g} parameters, too many to allocate"
+            )
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(0, _SEED_HIGH, dtype=np.int64))
         self._architecture = {
             "n_features": n_features,
             "n_components": int(self.n_components),
-            "hidden": [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)],
+            "hidden": hidden,
             "activation": self.activation,
             "likelihood": self.likelihood,
         }
@@ -441,8 +501,48 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return float(self.beta)
         return float(self.beta) * min(1.0, epoch / self.kl_warmup)
 
-    def _check_combinations(self):
-        """Options that exclude each other, rejected before anything changes."""
+    def _shape_mismatch(self):
+        """(name, fitted value, parameter value) of the first parameter that no longer describes the
+        fitted model's shape, or None."""
+        fitted = {
+            "n_components": self._architecture["n_components"],
+            "hidden_layer_sizes": tuple(self._architecture["hidden"]),
+            "activation": self._architecture["activation"],
+            "likelihood": self._architecture["likelihood"],
+            "dtype": self._params.dtype.name,
+        }
+        now = {
+            "n_components": self.n_components,
+            "hidden_layer_sizes": tuple(int(h) for h in np.atleast_1d(self.hidden_layer_sizes)),
+            "activation": self.activation,
+            "likelihood": self.likelihood,
+            "dtype": self._compute_dtype().name,
+        }
+        return next(((k, fitted[k], v) for k, v in now.items() if v != fitted[k]), None)
+
+    def _check_params(self, continuing=None):
+        """What scikit-learn's constraints do not express, rejected before anything changes: the hidden
+        layer sizes and callbacks one by one, options that exclude each other, and -- for a fit that
+        continues the fitted model (``continuing`` names how) -- parameters that would change its shape."""
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))
+        if sizes.ndim != 1 or not all(
+            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive integer or a sequence of them; got "
+                f"{self.hidden_layer_sizes!r}"
+            )
+        for callback in self.callbacks or ():
+            if not callable(callback):
+                raise TypeError(
+                    f"callbacks must be callables callback(model, info); got {callback!r}"
+                )
+        if continuing is not None and (mismatch := self._shape_mismatch()):
+            name, fitted, value = mismatch
+            raise ValueError(
+                f"{continuing} continues the fitted model, whose {name} is {fitted!r}; got "
+                f"{name}={value!r}. Fit a new model (warm_start=False or a new estimator) to change it."
+            )
         if self.n_importance > 1 and self.n_mc_samples > 1:
             raise ValueError(
                 f"n_importance={self.n_importance} trains on the importance-weighted bound, which draws "
@@ -522,7 +622,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self._layout(), self._params, self._as_compute(X), self._n_threads()
         )
         self._check_values(X, *value_range)  # found in the same pass over X as the encoding
-        out = out.astype(X.dtype, copy=False)
+        out = self._finite(out, "encode").astype(X.dtype, copy=False)
         J = self._architecture["n_components"]
         return out[:, :J], out[:, J:]
 
@@ -539,6 +639,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         Z : ndarray of shape (n_rows, n_samples, n_components)
         """
+        _check_count("n_samples", n_samples)
         mean, log_var = self.encode(X)
         rng = check_random_state(random_state)
         eps = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1])).astype(mean.dtype)
@@ -558,10 +659,14 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        out = _core.decode(
-            self._layout(), self._params, self._as_compute(Z), False, 0, self._n_threads()
-        )
-        return out.astype(Z.dtype, copy=False)
+        Z_compute = self._as_compute(Z)
+        if not np.all(np.isfinite(Z_compute)):
+            raise ValueError(
+                f"Z has values beyond the range of {Z_compute.dtype.name}, the model's precision "
+                f"(|z| <= {np.finfo(Z_compute.dtype).max:.7g}); got |z| up to {np.max(np.abs(Z)):.7g}."
+            )
+        out = _core.decode(self._layout(), self._params, Z_compute, False, 0, self._n_threads())
+        return self._finite(out, "inverse_transform").astype(Z.dtype, copy=False)
 
     def sample(self, n_samples=1, random_state=None, noise=True):
         """Generate data from the model: z ~ p(z) = N(0, I), then x ~ p(x|z).
@@ -579,12 +684,12 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X : ndarray of shape (n_samples, n_features_in_)
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+        _check_count("n_samples", n_samples)
         seed = int(check_random_state(random_state).randint(0, _SEED_HIGH, dtype=np.int64))
-        return _core.generate(
+        out = _core.generate(
             self._layout(), self._params, int(n_samples), seed, bool(noise), self._n_threads()
         )
+        return self._finite(out, "sample")
 
     def score_samples(self, X, n_importance=1):
         """A stochastic lower bound on log p(x) per row, in nats.
@@ -607,16 +712,25 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
+            -inf for a row whose log density lies below the model's precision (a Gaussian model's
+            density of a value far outside its data).
+
+        Raises
+        ------
+        FloatingPointError
+            If a row's bound is NaN: the model overflows its precision on it (it diverged in training).
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_importance, Integral)
-            or isinstance(n_importance, bool)
-            or n_importance < 1
-        ):
-            raise ValueError(f"n_importance must be a positive integer; got {n_importance!r}")
+        _check_count("n_importance", n_importance, high=_INT32_MAX)
         X = self._validate_X(X, reset=False)
-        return self._score(self._as_compute(X), int(n_importance))
+        scores = self._score(self._as_compute(X), int(n_importance))
+        if np.isnan(scores).any():
+            raise FloatingPointError(
+                f"AEVB.score_samples: the bound is NaN for {np.count_nonzero(np.isnan(scores))} of "
+                f"{len(scores)} rows: the model overflows its precision on them"
+                f"{self._overflow_causes()}"
+            )
+        return scores
 
     def score(self, X, y=None, n_importance=1):
         """Mean of ``score_samples``: the average bound on log p(x), nats per datapoint; higher is better.
@@ -704,8 +818,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         )
 
     def _compute_dtype(self):
+        # None is refused: np.dtype(None) would quietly be float64.
         dtype = np.dtype(self.dtype) if self.dtype is not None else None
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        if dtype is None or dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be np.float32 or np.float64; got {self.dtype!r}")
         return dtype
 
@@ -769,6 +884,23 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"Z has {Z.shape[1]} features, but AEVB expects {J} (n_components)")
         return Z
 
+    def _finite(self, out, method):
+        """out, unless a value is not finite: where the model overflows its precision, that is an error,
+        not a silent infinity or NaN."""
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(
+                f"AEVB.{method}: {np.count_nonzero(~np.isfinite(out))} of {out.size} values overflow "
+                f"{self._params.dtype.name}{self._overflow_causes()}"
+            )
+        return out
+
+    def _overflow_causes(self):
+        largest = float(np.max(np.abs(self._params))) if self._params.size else 0.0
+        return (
+            f" (the model's largest |weight| is {largest:.3g}). A model that diverged in training "
+            "(lower learning_rate_init or scale X), or inputs far outside what it was fitted on, do this."
+        )
+
     def _score(self, X, n_importance):
         return _core.score(
             self._layout(), self._params, X, n_importance, self._seed, self._n_threads()
@@ -780,8 +912,11 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return cores
         if self.n_jobs < 0:
             return max(1, cores + 1 + self.n_jobs)
-        if self.n_jobs == 0:
-            raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive count")
+        if self.n_jobs == 0 or abs(self.n_jobs) > _INT32_MAX:
+            raise ValueError(
+                "n_jobs must be None, a positive count or a negative one (-1: every core), at most "
+                f"2**31 - 1 in magnitude; got {self.n_jobs}"
+            )
         return int(self.n_jobs)
 
     def __sklearn_tags__(self):

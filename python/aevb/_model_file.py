@@ -45,7 +45,11 @@ FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sIQ")  # magic, format version, header length
 _DIGEST_SIZE = 32  # SHA-256
 _ALIGN = 64
-_REQUIRED_ATTRIBUTES = ("_params", "_optimizer_state", "_architecture", "_seed", "t_", "n_iter_")
+_REQUIRED_ATTRIBUTES = (
+    "_params", "_optimizer_state", "_architecture", "_seed", "t_", "n_iter_", "n_features_in_",
+    "loss_curve_", "best_loss_", "_last_best_loss", "_no_improvement_count", "validation_scores_",
+    "best_validation_score_",
+)  # fmt: skip
 _MAX_DIM = 2**31 - 1  # the core indexes with int; a larger architecture is corrupt, not big
 
 
@@ -151,8 +155,15 @@ def read_model_header(path):
 def _read(path):
     """Check the framing, checksum and header syntax; return (header, data section, file name)."""
     if hasattr(path, "read"):
-        blob = path.read()
         name = getattr(path, "name", "<file object>")
+        try:
+            blob = path.read()
+        except UnicodeDecodeError:
+            blob = ""
+        if isinstance(blob, str):
+            raise ModelFileError(
+                f"{name}: opened in text mode; a model file is binary (open it 'rb')"
+            )
     else:
         name = os.fspath(path)
         with open(name, "rb") as f:
@@ -431,19 +442,52 @@ def _build_model(header, data, where):
             f"{where}: _params has {theta.shape[0]} values, but the architecture "
             f"{state['_architecture']} needs {n_params}"
         )
-    if (
-        not isinstance(opt, np.ndarray)
-        or opt.dtype != theta.dtype
-        or opt.ndim != 2
-        or (opt.shape[1] != n_params)
-    ):
+    if not isinstance(opt, np.ndarray) or opt.dtype != theta.dtype or opt.shape != (2, n_params):
         shape = getattr(opt, "shape", None)
         raise ModelFileError(
-            f"{where}: _optimizer_state must be a {theta.dtype} array of shape (k, {n_params}); "
+            f"{where}: _optimizer_state must be a {theta.dtype} array of shape (2, {n_params}); "
             f"got {shape}"
         )
-    for name in ("_seed", "t_", "n_iter_"):
-        _check_int(state[name], name, where, 0, 2**63 - 1)
+    for name in ("_seed", "t_", "n_iter_"):  # t_ and n_iter_ count on: headroom below 2**63
+        _check_int(state[name], name, where, 0, 2**63 - 1 if name == "_seed" else 2**62)
+    _check_int(state["_no_improvement_count"], "_no_improvement_count", where)
+    if state["n_features_in_"] != state["_architecture"]["n_features"]:
+        raise ModelFileError(
+            f"{where}: n_features_in_ is {state['n_features_in_']!r}, but the architecture has "
+            f"{state['_architecture']['n_features']} features"
+        )
+    _check_history(state, where)
     for name, value in state.items():
         setattr(model, name, value)
+    if mismatch := model._shape_mismatch():
+        name, fitted, value = mismatch
+        raise ModelFileError(
+            f"{where}: the parameter {name}={value!r} contradicts the fitted model's {fitted!r}"
+        )
     return model
+
+
+def _check_history(state, where):
+    """The training history that partial_fit continues: numbers and lists of numbers."""
+
+    def is_real(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    checks = {
+        "loss_curve_": isinstance(state["loss_curve_"], list)
+        and all(is_real(x) for x in state["loss_curve_"]),
+        "best_loss_": is_real(state["best_loss_"]),
+        "_last_best_loss": is_real(state["_last_best_loss"]),
+        "validation_scores_": state["validation_scores_"] is None
+        or (
+            isinstance(state["validation_scores_"], list)
+            and all(is_real(x) for x in state["validation_scores_"])
+        ),
+        "best_validation_score_": state["best_validation_score_"] is None
+        or is_real(state["best_validation_score_"]),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise ModelFileError(
+                f"{where}: {name} must be a number, or a list of numbers; got {state[name]!r}"
+            )

@@ -118,15 +118,23 @@ void bounds_and_weights(const StepOptions& opt, Index L, int team_size, Index i0
                     m = std::max(m, double(loglik[l]) + double(log_prior_ratio[l]));
                     m_beta = std::max(m_beta, double(loglik[l]) + opt.beta * double(log_prior_ratio[l]));
                 }
-                double sum = 0.0, sum_beta = 0.0;
-                for (Index l = 0; l < L; ++l) {
-                    sum += std::exp(double(loglik[l]) + double(log_prior_ratio[l]) - m);
-                    const double w = std::exp(double(loglik[l]) + opt.beta * double(log_prior_ratio[l]) - m_beta);
-                    weight[l] = S(w);
-                    sum_beta += w;
+                if (m == -std::numeric_limits<double>::infinity()) {
+                    // No w_l above 0: the bound is -inf (NaN if a log w_l is), not the NaN of -inf - (-inf).
+                    bound = m;
+                    for (Index l = 0; l < L; ++l) bound += double(loglik[l]) + double(log_prior_ratio[l]);
+                    std::fill(weight, weight + L, S(1) / S(L));
+                } else {
+                    double sum = 0.0, sum_beta = 0.0;
+                    for (Index l = 0; l < L; ++l) {
+                        sum += std::exp(double(loglik[l]) + double(log_prior_ratio[l]) - m);
+                        const double w =
+                            std::exp(double(loglik[l]) + opt.beta * double(log_prior_ratio[l]) - m_beta);
+                        weight[l] = S(w);
+                        sum_beta += w;
+                    }
+                    for (Index l = 0; l < L; ++l) weight[l] = S(double(weight[l]) / sum_beta);  // softmax(log w)
+                    bound = m + std::log(sum) - std::log(double(L));
                 }
-                for (Index l = 0; l < L; ++l) weight[l] = S(double(weight[l]) / sum_beta);  // softmax(log w)
-                bound = m + std::log(sum) - std::log(double(L));
             }
         }
         ws.bound[i] = S(bound);
