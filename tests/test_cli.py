@@ -339,7 +339,7 @@ MISTAKES = {
     ),
     "too wide a layer": (
         ["fit", "{data}", "--out", "{root}/m.aevb", "--hidden-layer-sizes", "3000000000000"],
-        "out of memory",
+        "hidden_layer_sizes",
     ),
 }
 USAGE = {

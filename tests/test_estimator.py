@@ -437,10 +437,26 @@ REFUSED_FITS = {
     ),
     "a hidden layer as text": ({"hidden_layer_sizes": ("8",)}, lambda X: X, ValueError, "hidden"),
     "a callback that is not callable": ({"callbacks": [1]}, lambda X: X, TypeError, "callables"),
-    "too many parameters": ({"hidden_layer_sizes": (2**61,)}, lambda X: X, ValueError, "too many"),
+    "too many parameters": (
+        {"hidden_layer_sizes": (2**31 - 1,) * 3},
+        lambda X: X,
+        ValueError,
+        "too many",
+    ),
     # These two ask for more than a 47-bit address space holds, so even an overcommitting kernel refuses.
-    "no memory for the weights": ({"hidden_layer_sizes": (2**40,)}, lambda X: X, MemoryError, ""),
-    "no memory for the samples": ({"n_mc_samples": 10**12}, lambda X: X, MemoryError, ""),
+    "no memory for the weights": (
+        {"hidden_layer_sizes": (2**31 - 1, 2**17)},
+        lambda X: X,
+        MemoryError,
+        None,
+    ),
+    "no memory for the samples": (
+        {"n_mc_samples": 2**31 - 1, "batch_size": 1800},
+        lambda X: np.tile(X, (30, 1)),
+        MemoryError,
+        None,
+    ),
+    "too many samples": ({"n_mc_samples": 2**31}, lambda X: X, ValueError, "at most 2"),
 }
 
 
@@ -505,12 +521,13 @@ def test_outputs_that_overflow_the_models_precision_raise(digits, dtype):
     # that diverged in training: its largest weight is named) gives no infinity or NaN silently. Its log
     # densities are below the precision's range: -inf, as score_samples documents.
     X = digits[0][:20]
-    model = small(dtype=dtype, likelihood="gaussian", activation="relu").fit(X)
-    model._params[:] = np.sqrt(np.finfo(dtype).max)
+    model = small(dtype=dtype, likelihood="gaussian").fit(X)
+    # Every weight and bias equal: the tanh units agree and saturate, and 16 of them times max/10 overflow.
+    model._params[:] = np.finfo(dtype).max / 10
     for method, call in [
         ("encode", lambda: model.transform(X)),
         ("inverse_transform", lambda: model.inverse_transform(np.ones((2, 3)))),
-        ("sample", lambda: model.sample(2)),
+        ("sample", lambda: model.sample(2, random_state=0)),
     ]:
         with pytest.raises(FloatingPointError, match=rf"AEVB.{method}: .*largest \|weight\|"):
             call()
@@ -581,3 +598,19 @@ def test_a_nan_validation_score_stops_the_fit():
     )  # fmt: skip
     with pytest.raises(FloatingPointError, match="validation score is NaN after epoch 1"):
         model.fit(X)
+
+
+def test_a_refit_frees_the_old_model_and_a_refused_one_leaves_the_random_state(digits):
+    import weakref
+
+    X = digits[0][:60]
+    model = small(max_iter=2).fit(X)
+    old = weakref.ref(model._params)
+    alive = []
+    model.set_params(callbacks=[lambda m, info: alive.append(old() is not None)]).fit(X)
+    assert alive == [False, False]  # not kept for a way back once an epoch has trained
+    rs = np.random.RandomState(0)
+    state = rs.get_state()[1].copy()
+    with pytest.raises(MemoryError):
+        small(random_state=rs, hidden_layer_sizes=(2**31 - 1, 2**17)).fit(X)
+    np.testing.assert_array_equal(rs.get_state()[1], state)

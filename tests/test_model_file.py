@@ -395,9 +395,12 @@ CRAFTED = {
     "unknown tag": (_set(["attributes", "t_"], {"$type": "pickle", "data": "..."}), "'pickle'"),
     "bad array index": (_set(["attributes", "_params"], {"$type": "array", "index": 99}), "index"),
     "deep nesting": (_deep, "deeper than 64 levels"),
-    "params contradict the architecture": (
-        _set(["params", "n_components"], 4),
-        "n_components=4 contradicts the fitted model's 2",
+    "an architecture of 2**64 parameters": (
+        _set(
+            ["attributes", "_architecture", "hidden"],
+            [1326970308, 2137680573, 2039016529, 994581127, 1, 73970016, 1],
+        ),
+        "too many parameters",
     ),
     "features vs n_features_in_": (
         _set(["attributes", "n_features_in_"], 7),
@@ -442,3 +445,17 @@ def test_a_file_opened_in_text_mode_is_refused(tmp_path, tiny_file):
     path.write_bytes(tiny_file)
     with open(path, encoding="latin-1") as f, pytest.raises(ModelFileError, match="text mode"):
         load_model(f)
+
+
+def test_parameters_changed_after_fitting_load_as_the_fitted_model(tmp_path, digits):
+    # set_params after fit leaves parameters that no longer describe the arrays; the file still loads,
+    # with the parameters the model was fitted with.
+    model = fit(digits)
+    fitted = model.get_params()
+    model.set_params(n_components=model.n_components + 1, activation="relu", dtype=np.float64)
+    model.save(tmp_path / "m.aevb")
+    loaded = load_model(tmp_path / "m.aevb")
+    for name in ("n_components", "activation"):
+        assert loaded.get_params()[name] == fitted[name]
+    assert np.dtype(loaded.dtype) == np.dtype(fitted["dtype"])
+    np.testing.assert_array_equal(loaded.transform(digits), model.transform(digits))

@@ -29,6 +29,14 @@ _SEED_HIGH = np.iinfo(np.int64).max
 _INT32_MAX = 2**31 - 1  # counts the core takes as C ints: threads, importance samples
 
 
+def _parameter_count(n_features, n_components, hidden, likelihood):
+    """The model's weights and biases, counted exactly (the core counts in 64-bit integers)."""
+    outputs = 2 * n_features if likelihood == "gaussian" else n_features
+    encoder = [n_features, *hidden, 2 * n_components]
+    decoder = [n_components, *hidden[::-1], outputs]
+    return sum((a + 1) * b for net in (encoder, decoder) for a, b in zip(net, net[1:]))
+
+
 def _check_count(name, value, high=None):
     """A count argument: a positive integer (not a bool), at most ``high``."""
     if (
@@ -334,16 +342,15 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _unchanged_unless_trained(self):
         """A fit that raises before its first epoch has trained -- a refused X, a parameter found wrong
         only now, no memory for a new model -- puts every attribute back as it was, n_features_in_ and a
-        fitted model included. Once an epoch has run (progress.trained), an exception keeps the model as
-        trained so far: each epoch is recorded as it ends, and a step is whole or not taken."""
-        before = dict(self.__dict__)
-        progress = SimpleNamespace(trained=False)
+        fitted model included. Once an epoch has run, the snapshot is dropped (it would hold a second copy
+        of the model), and an exception keeps the model as trained so far: a step is whole or not taken."""
+        progress = SimpleNamespace(before=dict(self.__dict__))  # None once an epoch has trained
         try:
             yield progress
         except BaseException:
-            if not progress.trained:
+            if progress.before is not None:
                 self.__dict__.clear()
-                self.__dict__.update(before)
+                self.__dict__.update(progress.before)
             raise
 
     def _fit_epochs(self, X, max_epochs, reset, incremental, progress):
@@ -385,7 +392,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     self.n_iter_,
                     options,
                 )
-                progress.trained = True
+                progress.before = None  # trained: no way back, and no old model kept alive
                 if (
                     interrupt is not None
                 ):  # Ctrl-C: parameters hold the last complete minibatch step
@@ -399,9 +406,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     )
                 validation = None if X_val is None else float(np.mean(self._score(X_val, 1)))
                 if validation is not None and np.isnan(validation):
-                    if (
-                        best_params is not None
-                    ):  # early stopping's promise: the best validated epoch
+                    # Recorded, so that n_iter_ and loss_curve_ agree; then early stopping's promise,
+                    # the best validated epoch, where there is one.
+                    self._record_epoch(-bound_sum / n_seen, validation)
+                    if best_params is not None:
                         self._params[:], self._optimizer_state[:] = best_params
                     raise FloatingPointError(
                         f"[AEVB] the validation score is NaN after epoch {self.n_iter_}: the model "
@@ -465,17 +473,12 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _initialize(self, n_features):
         hidden = [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)]
-        outputs = 2 * n_features if self.likelihood == "gaussian" else n_features
-        encoder = [n_features, *hidden, 2 * int(self.n_components)]
-        decoder = [int(self.n_components), *hidden[::-1], outputs]
-        n_params = sum((a + 1) * b for net in (encoder, decoder) for a, b in zip(net, net[1:]))
+        n_params = _parameter_count(n_features, int(self.n_components), hidden, self.likelihood)
         if n_params >= 2**62:  # the core counts parameters in 64-bit integers
             raise ValueError(
                 f"n_components={self.n_components} and hidden_layer_sizes={self.hidden_layer_sizes!r} "
                 f"make a model of {n_params:.3g} parameters, too many to allocate"
             )
-        rng = check_random_state(self.random_state)
-        self._seed = int(rng.randint(0, _SEED_HIGH, dtype=np.int64))
         self._architecture = {
             "n_features": n_features,
             "n_components": int(self.n_components),
@@ -485,8 +488,13 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         }
         layout = self._layout()
         self._params = np.empty(layout.n_params, dtype=self._compute_dtype())
-        _core.init_params(layout, self._seed, self._params)
         self._optimizer_state = np.zeros((2, layout.n_params), dtype=self._params.dtype)
+        # Drawn once the memory is there, so that a fit refused for the lack of it leaves a RandomState
+        # passed as random_state where it was.
+        self._seed = int(
+            check_random_state(self.random_state).randint(0, _SEED_HIGH, dtype=np.int64)
+        )
+        _core.init_params(layout, self._seed, self._params)
         self.t_ = 0
         self.n_iter_ = 0
         self.loss_curve_ = []
@@ -526,12 +534,22 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         continues the fitted model (``continuing`` names how) -- parameters that would change its shape."""
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))
         if sizes.ndim != 1 or not all(
-            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in sizes
+            isinstance(h, Integral) and not isinstance(h, bool) and 1 <= h <= _INT32_MAX
+            for h in sizes
         ):
             raise ValueError(
-                "hidden_layer_sizes must be a positive integer or a sequence of them; got "
-                f"{self.hidden_layer_sizes!r}"
+                "hidden_layer_sizes must be a positive integer up to 2**31 - 1, or a sequence of them; "
+                f"got {self.hidden_layer_sizes!r}"
             )
+        for name in (
+            "n_components",
+            "n_mc_samples",
+            "n_importance",
+        ):  # widths and sample counts that
+            if (
+                getattr(self, name) > _INT32_MAX
+            ):  # the core multiplies by the batch in 64-bit integers
+                raise ValueError(f"{name} must be at most 2**31 - 1; got {getattr(self, name)}")
         for callback in self.callbacks or ():
             if not callable(callback):
                 raise TypeError(
@@ -684,7 +702,7 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X : ndarray of shape (n_samples, n_features_in_)
         """
         check_is_fitted(self)
-        _check_count("n_samples", n_samples)
+        _check_count("n_samples", n_samples, high=2**62)
         seed = int(check_random_state(random_state).randint(0, _SEED_HIGH, dtype=np.int64))
         out = _core.generate(
             self._layout(), self._params, int(n_samples), seed, bool(noise), self._n_threads()

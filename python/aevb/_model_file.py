@@ -369,6 +369,7 @@ def _check_arrays(table, data, where):
 def _check_architecture(arch, where):
     """The core's layout for arch, with every field checked first; returns the parameter count."""
     from aevb import _core
+    from aevb._estimator import _parameter_count
 
     if not isinstance(arch, dict):
         raise ModelFileError(f"{where}: _architecture must be a dict; got {type(arch).__name__}")
@@ -382,6 +383,8 @@ def _check_architecture(arch, where):
     activation, likelihood = arch.get("activation"), arch.get("likelihood")
     if not isinstance(activation, str) or not isinstance(likelihood, str):
         raise ModelFileError(f"{where}: activation and likelihood must be strings")
+    if _parameter_count(n_features, n_components, hidden, likelihood) >= 2**62:
+        raise ModelFileError(f"{where}: the architecture {arch} has too many parameters to be real")
     try:
         layout = _core.Layout(n_features, n_components, hidden, activation, likelihood)
     except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
@@ -459,11 +462,11 @@ def _build_model(header, data, where):
     _check_history(state, where)
     for name, value in state.items():
         setattr(model, name, value)
-    if mismatch := model._shape_mismatch():
-        name, fitted, value = mismatch
-        raise ModelFileError(
-            f"{where}: the parameter {name}={value!r} contradicts the fitted model's {fitted!r}"
-        )
+    # Parameters set after fitting (set_params) may no longer describe the model: the architecture wins,
+    # as it is what the arrays hold.
+    while mismatch := model._shape_mismatch():
+        name, fitted, _ = mismatch
+        model.set_params(**{name: np.dtype(fitted).type if name == "dtype" else fitted})
     return model
 
 
