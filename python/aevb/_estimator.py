@@ -409,17 +409,13 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     # Recorded, so that n_iter_ and loss_curve_ agree; then early stopping's promise,
                     # the best validated epoch, where there is one.
                     self._record_epoch(-bound_sum / n_seen, validation)
+                    kept = ""
                     if best_params is not None:
                         self._params[:], self._optimizer_state[:] = best_params
+                        kept = ", and keeps its best validated epoch"
                     raise FloatingPointError(
                         f"[AEVB] the validation score is NaN after epoch {self.n_iter_}: the model "
-                        "overflows on held-out rows"
-                        + (
-                            ", and keeps its best validated epoch"
-                            if best_params is not None
-                            else ""
-                        )
-                        + ". Lower learning_rate_init or scale X."
+                        f"overflows on held-out rows{kept}. Lower learning_rate_init or scale X."
                     )
                 if validation is not None and validation > self.best_validation_score_:
                     best_params = (self._params.copy(), self._optimizer_state.copy())
@@ -541,14 +537,9 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "hidden_layer_sizes must be a positive integer up to 2**31 - 1, or a sequence of them; "
                 f"got {self.hidden_layer_sizes!r}"
             )
-        for name in (
-            "n_components",
-            "n_mc_samples",
-            "n_importance",
-        ):  # widths and sample counts that
-            if (
-                getattr(self, name) > _INT32_MAX
-            ):  # the core multiplies by the batch in 64-bit integers
+        # Widths and sample counts that the core multiplies by the batch in 64-bit integers.
+        for name in ("n_components", "n_mc_samples", "n_importance"):
+            if getattr(self, name) > _INT32_MAX:
                 raise ValueError(f"{name} must be at most 2**31 - 1; got {getattr(self, name)}")
         for callback in self.callbacks or ():
             if not callable(callback):
@@ -930,10 +921,10 @@ class AEVB(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return cores
         if self.n_jobs < 0:
             return max(1, cores + 1 + self.n_jobs)
-        if self.n_jobs == 0 or abs(self.n_jobs) > _INT32_MAX:
+        if self.n_jobs == 0 or self.n_jobs > _INT32_MAX:
             raise ValueError(
-                "n_jobs must be None, a positive count or a negative one (-1: every core), at most "
-                f"2**31 - 1 in magnitude; got {self.n_jobs}"
+                "n_jobs must be None, a negative count (-1: every core) or a positive one up to "
+                f"2**31 - 1; got {self.n_jobs}"
             )
         return int(self.n_jobs)
 
